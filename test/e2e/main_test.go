@@ -1,0 +1,90 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pluggd/pluggd/test/busybox"
+)
+
+// binDir holds pluggd and the plugin binaries for every test.
+var binDir string
+
+// busyboxTar is the test image, built once from busybox-static.
+var busyboxTar []byte
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if testing.Short() {
+		fmt.Println("e2e: skipped in -short mode")
+		return 0
+	}
+	if reason := missing(); reason != "" {
+		if requires("root") || requires("busybox") {
+			fmt.Fprintln(os.Stderr, "e2e: required but unavailable:", reason)
+			return 1
+		}
+		fmt.Println("e2e: skipped:", reason)
+		return 0
+	}
+	binDir = os.Getenv("PLUGGD_BIN")
+	if binDir == "" {
+		dir, err := os.MkdirTemp("", "pluggd-e2e-bin")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		for pkg, name := range map[string]string{"./cmd/pluggd": "pluggd", "./plugins/storage-overlay": "storage-overlay"} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
+			cmd.Dir = repoRoot()
+			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+			if err := cmd.Run(); err != nil {
+				fmt.Fprintln(os.Stderr, "e2e: build", pkg, err)
+				return 1
+			}
+		}
+		binDir = dir
+	}
+	var err error
+	busyboxTar, err = busybox.Bytes(busybox.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// missing says what this host lacks for the end-to-end suite, or "".
+func missing() string {
+	if os.Geteuid() != 0 {
+		return "not root (mounts need it)"
+	}
+	if _, err := os.Stat(busybox.DefaultBinary); err != nil {
+		return "busybox-static is not installed"
+	}
+	return ""
+}
+
+// requires reports whether PLUGGD_REQUIRE names feature: then a missing
+// feature fails the run instead of skipping it.
+func requires(feature string) bool {
+	for _, f := range strings.Split(os.Getenv("PLUGGD_REQUIRE"), ",") {
+		if strings.TrimSpace(f) == feature {
+			return true
+		}
+	}
+	return false
+}
+
+func repoRoot() string {
+	wd, _ := os.Getwd()
+	return filepath.Join(wd, "..", "..")
+}
