@@ -5,12 +5,16 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"io"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/ulikunitz/xz"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/pluggd/pluggd/core/errdefs"
+	"github.com/pluggd/pluggd/core/image/reference"
 )
 
 func TestApplyChanges(t *testing.T) {
@@ -134,4 +138,66 @@ func TestMatchLabels(t *testing.T) {
 			t.Errorf("%q: %v", f, got)
 		}
 	}
+}
+
+// resolve needs only the database: ambiguous prefixes and lookup order.
+func TestResolveOrderAndAmbiguousPrefix(t *testing.T) {
+	t.Parallel()
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "images.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	a := "abc1" + strings.Repeat("0", 60)
+	b := "abc2" + strings.Repeat("0", 60)
+	err = db.Update(func(tx *bolt.Tx) error {
+		if err := createBuckets(tx); err != nil {
+			return err
+		}
+		for _, id := range []string{a, b} {
+			if err := putRecord(tx, id, []byte(`{"id":"`+id+`","container_config":{}}`), 0); err != nil {
+				return err
+			}
+		}
+		// A repository named like an id prefix wins over the prefix.
+		return setTag(tx, reference.Ref{Name: "docker.io/library/abc1", Tag: "latest"}, b, false)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.View(func(tx *bolt.Tx) error {
+		for name, want := range map[string]string{"abc1": b, "abc10": a, a: a, "abc2": b} {
+			if got, err := resolve(tx, name); err != nil || got != want {
+				t.Errorf("resolve(%q) = %q, %v; want %q", name, got, err, want)
+			}
+		}
+		if _, err := resolve(tx, "abc"); !errdefs.IsInvalidParameter(err) {
+			t.Errorf("ambiguous: %v", err)
+		}
+		for _, name := range []string{"abd", "nope", strings.Repeat("f", 64), "x@sha256:" + strings.Repeat("0", 64)} {
+			if _, err := resolve(tx, name); !errdefs.IsNotFound(err) || err.Error() != "No such image: "+name {
+				t.Errorf("resolve(%q) = %v", name, err)
+			}
+		}
+		return nil
+	})
+}
+
+func TestNewIDAvoidsAllDigitShortIDs(t *testing.T) {
+	t.Parallel()
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "images.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.Update(createBuckets)
+	db.View(func(tx *bolt.Tx) error {
+		for range 200 {
+			id, err := newID(tx)
+			if err != nil || !idRE.MatchString(id) || strings.Trim(id[:12], "0123456789") == "" {
+				t.Fatalf("newID = %q, %v", id, err)
+			}
+		}
+		return nil
+	})
 }
