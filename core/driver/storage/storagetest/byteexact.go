@@ -284,7 +284,12 @@ func assertSameBytes(t testing.TB, what string, want, got []byte) {
 		if blk >= len(b) {
 			return "(end of stream)"
 		}
-		return strconv.Quote(string(b[blk:min(blk+160, len(b))]))
+		// Runs of NULs shown as "|" keep a header block readable.
+		var parts []string
+		for _, f := range bytes.FieldsFunc(b[blk:min(blk+512, len(b))], func(r rune) bool { return r == 0 }) {
+			parts = append(parts, string(f))
+		}
+		return strconv.Quote(strings.Join(parts, "|"))
 	}
 	t.Errorf("%s is not the applied stream: %d bytes, want %d; first difference at byte %d (block %d, offset %d in it)\n  want block: %s\n  got block:  %s",
 		what, len(got), len(want), i, blk/512, i-blk, excerpt(want), excerpt(got))
