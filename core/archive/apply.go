@@ -253,7 +253,13 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) (int64, error) {
 	// Replace what is there unless both are directories (a directory
 	// entry over an existing directory only updates its attributes).
 	var st unix.Stat_t
+	opaque := false
 	if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
+		// ".wh.dir" then "dir/" (Docker sorts a deleted and recreated
+		// directory that way): in an upper dir the new directory must
+		// hide the old one's content, which the whiteout did until the
+		// directory replaced it.
+		opaque = a.opts.Whiteouts == WhiteoutsOverlay && hdr.Typeflag == tar.TypeDir && isOverlayWhiteout(&st)
 		if !(hdr.Typeflag == tar.TypeDir && st.Mode&unix.S_IFMT == unix.S_IFDIR) {
 			if err := removeAllAt(pfd, base); err != nil {
 				return 0, classify("remove", rel, err)
@@ -276,6 +282,11 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) (int64, error) {
 		defer unix.Close(fd)
 		if err := a.setFdAttrs(fd, rel, hdr); err != nil {
 			return 0, err
+		}
+		if opaque {
+			if err := unix.Fsetxattr(fd, overlayOpaqueXattr, []byte("y"), 0); err != nil {
+				return 0, classify("set opaque", rel, err)
+			}
 		}
 		// A directory's mtime changes while its content is written;
 		// set it when the whole stream is in.

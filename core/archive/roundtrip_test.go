@@ -89,8 +89,8 @@ func TestRoundTripByteExact(t *testing.T) {
 		"pax":    {pax, WhiteoutsDelete},
 		"gnu":    {gnu, WhiteoutsDelete},
 		// GNU tar pads to a 10 KiB record; some writers add less.
-		"record-padding": {buildTar(t, []ent{file("a", "a")}, make([]byte, 10240-3*512)), WhiteoutsDelete},
-		"odd-padding":    {buildTar(t, []ent{file("a", "a")}, make([]byte, 7)), WhiteoutsDelete},
+		"record-padding":    {buildTar(t, []ent{file("a", "a")}, make([]byte, 10240-3*512)), WhiteoutsDelete},
+		"odd-padding":       {buildTar(t, []ent{file("a", "a")}, make([]byte, 7)), WhiteoutsDelete},
 		"whiteouts-overlay": {buildTar(t, []ent{dir("d/"), file("d/.wh..wh..opq", ""), file("d/x", "x"), file(".wh.gone", ""), dir("e/"), file("e/.wh.f", "")}, nil), WhiteoutsOverlay},
 		"whiteouts-delete":  {buildTar(t, []ent{dir("d/"), file("d/.wh..wh..opq", ""), file("d/x", "x"), file(".wh.gone", "")}, nil), WhiteoutsDelete},
 		"empty-layer":       {buildTar(t, nil, nil), WhiteoutsOverlay},

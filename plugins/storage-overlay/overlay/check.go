@@ -1,0 +1,180 @@
+package overlay
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pluggd/pluggd/core/driver/storage"
+)
+
+// hasOverlay reads /proc/filesystems for the exact line Docker 1.7 looks
+// for, "nodev\toverlay".
+func hasOverlay() (bool, error) {
+	f, err := os.Open("/proc/filesystems")
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if s.Text() == "nodev\toverlay" {
+			return true, nil
+		}
+	}
+	return false, s.Err()
+}
+
+// checkKernel makes sure overlayfs is available, loading the module once
+// if it is not, as Docker does.
+func checkKernel(ctx context.Context) error {
+	ok, err := hasOverlay()
+	if err != nil {
+		return fmt.Errorf("overlay: %w: %w", err, storage.ErrNotSupported)
+	}
+	if ok {
+		return nil
+	}
+	out, merr := exec.CommandContext(ctx, "modprobe", "overlay").CombinedOutput()
+	if ok, _ = hasOverlay(); ok {
+		return nil
+	}
+	msg := "overlay is not in /proc/filesystems"
+	if merr != nil {
+		msg += fmt.Sprintf(" and modprobe overlay failed (%v: %s)", merr, strings.TrimSpace(string(out)))
+	}
+	return fmt.Errorf("overlay: %s: %w", msg, storage.ErrNotSupported)
+}
+
+// fsName is Docker's name for a statfs magic number (graphdriver's
+// FsNames), so "Backing Filesystem" reads as it did.
+func fsName(magic int64) string {
+	switch magic {
+	case 0x61756673:
+		return "aufs"
+	case 0x9123683E:
+		return "btrfs"
+	case 0x28cd3d45:
+		return "cramfs"
+	case 0x0000EF53:
+		return "extfs"
+	case 0xF2F52010:
+		return "f2fs"
+	case 0x01021994:
+		return "tmpfs"
+	case 0x58465342:
+		return "xfs"
+	case 0x2FC12FC1:
+		return "zfs"
+	case 0x6969:
+		return "nfs"
+	case 0x794c7630:
+		return "overlayfs"
+	case 0x9fa0:
+		return "proc"
+	case 0x73717368:
+		return "squashfs"
+	case 0x65735546:
+		return "fuse"
+	case 0x517B:
+		return "smb"
+	case 0xf15f:
+		return "ecryptfs"
+	case 0x858458f6:
+		return "ramfs"
+	case 0x4244:
+		return "hfs"
+	case 0x3153464a:
+		return "jfs"
+	case 0x52654973:
+		return "reiserfs"
+	case 0x15013346:
+		return "udf"
+	case 0x62656572:
+		return "sysfs"
+	}
+	return "<unknown>"
+}
+
+// backingFS names the filesystem of the home's parent (what Docker
+// reports: the home itself may be a mount point of its own).
+func backingFS(home string) (string, error) {
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(filepath.Dir(home), &sfs); err != nil {
+		return "", fmt.Errorf("overlay: statfs %s: %w", filepath.Dir(home), err)
+	}
+	return fsName(int64(sfs.Type)), nil
+}
+
+// supportsDType creates a file and reads the directory raw: overlayfs
+// misbehaves (whiteouts go unseen) on a filesystem whose directory entries
+// carry DT_UNKNOWN, such as xfs made with ftype=0.
+func supportsDType(home string) (bool, error) {
+	dir, err := os.MkdirTemp(home, tmpPrefix+"dtype-")
+	if err != nil {
+		return false, err
+	}
+	defer os.RemoveAll(dir)
+	if err := os.WriteFile(filepath.Join(dir, "f"), nil, 0o600); err != nil {
+		return false, err
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, err
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 4096)
+	n, err := unix.ReadDirent(fd, buf)
+	if err != nil {
+		return false, err
+	}
+	for off := 0; off < n; {
+		de := (*unix.Dirent)(unsafe.Pointer(&buf[off]))
+		if de.Reclen == 0 {
+			break
+		}
+		name := unix.ByteSliceToString((*[256]byte)(unsafe.Pointer(&de.Name[0]))[:])
+		if name == "f" {
+			return de.Type != unix.DT_UNKNOWN, nil
+		}
+		off += int(de.Reclen)
+	}
+	return false, fmt.Errorf("overlay: d_type probe: the file created in %s was not listed", dir)
+}
+
+// trialMount proves that overlayfs works in home (two lowers, an upper,
+// a work dir) and whether it takes "index=off".
+func trialMount(home string) (indexOff bool, err error) {
+	dir, err := os.MkdirTemp(home, tmpPrefix+"trial-")
+	if err != nil {
+		return false, err
+	}
+	defer os.RemoveAll(dir)
+	for _, sub := range []string{"l1", "l2", "upper", "work", "merged"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
+			return false, err
+		}
+	}
+	target := filepath.Join(dir, "merged")
+	data := fmt.Sprintf("lowerdir=%s:%s,upperdir=%s,workdir=%s", filepath.Join(dir, "l1"), filepath.Join(dir, "l2"), filepath.Join(dir, "upper"), filepath.Join(dir, "work"))
+	mountErr := unix.Mount("overlay", target, "overlay", 0, data+",index=off")
+	if mountErr == nil {
+		indexOff = true
+	} else {
+		mountErr = unix.Mount("overlay", target, "overlay", 0, data)
+	}
+	if mountErr != nil {
+		return false, fmt.Errorf("overlay: a trial overlayfs mount in %s failed: %v: %w", home, mountErr, storage.ErrNotSupported)
+	}
+	if err := unmount(target); err != nil {
+		return false, err
+	}
+	return indexOff, nil
+}

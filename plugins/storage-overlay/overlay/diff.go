@@ -1,0 +1,189 @@
+package overlay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/pluggd/pluggd/core/archive"
+	"github.com/pluggd/pluggd/core/driver/storage"
+	"github.com/pluggd/pluggd/core/errdefs"
+)
+
+// ApplyDiff implements storage.Driver: the stream goes into the layer's
+// upper dir with overlayfs whiteouts, and its tar-split metadata is kept
+// for a byte-exact Diff.
+func (d *Driver) ApplyDiff(ctx context.Context, id, parent string, diff io.Reader) (int64, error) {
+	if err := d.checkLayer(id); err != nil {
+		return 0, err
+	}
+	own, err := d.parentOf(id)
+	if err != nil {
+		return 0, err
+	}
+	if parent != own {
+		// The upper dir only makes sense over its own lowers.
+		return 0, errdefs.InvalidParameter(fmt.Errorf("overlay: ApplyDiff to layer %q against %q, but its parent is %q", id, parent, own))
+	}
+	dir := d.dir(id)
+	// The parent first: metadata without it is ignored, so a crash
+	// between the two writes costs only byte-exactness.
+	os.Remove(filepath.Join(dir, metaFile))
+	if err := writeFileAtomic(filepath.Join(dir, metaParent), []byte(parent)); err != nil {
+		return 0, err
+	}
+	return archive.Apply(ctx, d.diffDir(id), diff, archive.ApplyOptions{
+		Whiteouts:    archive.WhiteoutsOverlay,
+		MetadataPath: filepath.Join(dir, metaFile),
+	})
+}
+
+// metadataFor says whether the layer has tar-split metadata recorded
+// against parent.
+func (d *Driver) metadataFor(id, parent string) (string, bool) {
+	meta := filepath.Join(d.dir(id), metaFile)
+	if _, err := os.Stat(meta); err != nil {
+		return "", false
+	}
+	b, err := os.ReadFile(filepath.Join(d.dir(id), metaParent))
+	if err != nil || string(b) != parent {
+		return "", false
+	}
+	return meta, true
+}
+
+// Diff implements storage.Driver. Against the layer's own parent: the
+// applied stream when there is one, else the upper dir with its whiteouts
+// converted. Against any other parent: the changes between the two
+// mounted trees.
+func (d *Driver) Diff(ctx context.Context, id, parent string) (io.ReadCloser, error) {
+	if err := d.checkLayer(id); err != nil {
+		return nil, err
+	}
+	own, err := d.parentOf(id)
+	if err != nil {
+		return nil, err
+	}
+	if parent == own {
+		if meta, ok := d.metadataFor(id, parent); ok {
+			return archive.Reassemble(ctx, d.diffDir(id), meta)
+		}
+		return archive.Tar(ctx, d.diffDir(id), archive.TarOptions{Whiteouts: archive.WhiteoutsOverlay})
+	}
+	newDir, oldDir, release, err := d.mountPair(ctx, id, parent)
+	if err != nil {
+		return nil, err
+	}
+	var rc io.ReadCloser
+	if oldDir == "" {
+		rc, err = archive.Tar(ctx, newDir, archive.TarOptions{Whiteouts: archive.WhiteoutsDelete})
+	} else {
+		var changes []storage.Change
+		changes, err = archive.Changes(ctx, newDir, oldDir)
+		if err == nil {
+			rc, err = archive.TarChanges(ctx, newDir, changes)
+		}
+	}
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return &releasingReader{ReadCloser: rc, release: release}, nil
+}
+
+// releasingReader drops the mounts a naive Diff took when it is closed.
+type releasingReader struct {
+	io.ReadCloser
+	once    sync.Once
+	release func() error
+}
+
+func (r *releasingReader) Close() error {
+	err := r.ReadCloser.Close()
+	r.once.Do(func() {
+		if rerr := r.release(); err == nil {
+			err = rerr
+		}
+	})
+	return err
+}
+
+// mountPair mounts id and parent (if any) for a comparison of full trees;
+// release puts them back.
+func (d *Driver) mountPair(ctx context.Context, id, parent string) (newDir, oldDir string, release func() error, err error) {
+	if parent != "" {
+		if err := d.checkLayer(parent); err != nil {
+			return "", "", nil, err
+		}
+	}
+	newDir, err = d.Get(ctx, id, storage.GetOptions{})
+	if err != nil {
+		return "", "", nil, err
+	}
+	if parent == "" {
+		return newDir, "", func() error { return d.Put(context.WithoutCancel(ctx), id) }, nil
+	}
+	oldDir, err = d.Get(ctx, parent, storage.GetOptions{})
+	if err != nil {
+		d.Put(context.WithoutCancel(ctx), id)
+		return "", "", nil, err
+	}
+	return newDir, oldDir, func() error {
+		bg := context.WithoutCancel(ctx)
+		return errors.Join(d.Put(bg, id), d.Put(bg, parent))
+	}, nil
+}
+
+// Changes implements storage.Driver.
+func (d *Driver) Changes(ctx context.Context, id, parent string) ([]storage.Change, error) {
+	if err := d.checkLayer(id); err != nil {
+		return nil, err
+	}
+	own, err := d.parentOf(id)
+	if err != nil {
+		return nil, err
+	}
+	if parent == own {
+		lowers, err := d.lowerDirs(id)
+		if err != nil {
+			return nil, err
+		}
+		return archive.OverlayChanges(ctx, d.diffDir(id), lowers)
+	}
+	newDir, oldDir, release, err := d.mountPair(ctx, id, parent)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return archive.Changes(ctx, newDir, oldDir)
+}
+
+// DiffSize implements storage.Driver: against the own parent, the size of
+// the upper dir (what the layer adds on disk); otherwise the size of the
+// files changed between the trees.
+func (d *Driver) DiffSize(ctx context.Context, id, parent string) (int64, error) {
+	if err := d.checkLayer(id); err != nil {
+		return 0, err
+	}
+	own, err := d.parentOf(id)
+	if err != nil {
+		return 0, err
+	}
+	if parent == own {
+		return archive.DirSize(ctx, d.diffDir(id))
+	}
+	newDir, oldDir, release, err := d.mountPair(ctx, id, parent)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+	changes, err := archive.Changes(ctx, newDir, oldDir)
+	if err != nil {
+		return 0, err
+	}
+	return archive.ChangesSize(ctx, newDir, changes)
+}
