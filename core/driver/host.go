@@ -1,0 +1,111 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"runtime"
+	"sync"
+)
+
+// Host owns every plugin process the daemon runs. Create it with NewHost,
+// start drivers with StartStorage, and call Shutdown once when the daemon
+// stops.
+type Host struct {
+	log *slog.Logger
+
+	mu       sync.Mutex
+	closed   bool
+	storages []*Storage
+
+	// Plugins are forked by one goroutine locked to its OS thread: the
+	// kernel sends a child its Pdeathsig when the *thread* that forked it
+	// exits (prctl(2)), and the Go runtime may end an ordinary thread at
+	// any time. This thread ends only when the Host shuts down.
+	spawn     chan func()
+	spawnQuit chan struct{}
+	spawnDone chan struct{}
+}
+
+// NewHost returns a Host that logs to log.
+func NewHost(log *slog.Logger) *Host {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &Host{log: log, spawn: make(chan func()), spawnQuit: make(chan struct{}), spawnDone: make(chan struct{})}
+	go h.spawner()
+	return h
+}
+
+func (h *Host) spawner() {
+	defer close(h.spawnDone)
+	// Never unlocked: the runtime terminates the thread when this
+	// goroutine returns, which is the point (see Host.spawn).
+	runtime.LockOSThread()
+	for {
+		select {
+		case f := <-h.spawn:
+			f()
+		case <-h.spawnQuit:
+			return
+		}
+	}
+}
+
+// onSpawnThread runs f on the spawner thread and waits for it.
+func (h *Host) onSpawnThread(ctx context.Context, f func()) error {
+	done := make(chan struct{})
+	select {
+	case h.spawn <- func() { defer close(done); f() }:
+	case <-h.spawnDone:
+		return errors.New("plugin host is shut down")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-done
+	return nil
+}
+
+func (h *Host) add(s *Storage) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return errors.New("plugin host is shut down")
+	}
+	h.storages = append(h.storages, s)
+	return nil
+}
+
+// Shutdown calls Cleanup on every driver, stops every plugin process and
+// waits for them. Calls made afterwards fail with ErrUnavailable. ctx
+// bounds the Cleanup calls; processes are stopped regardless.
+func (h *Host) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	storages := h.storages
+	h.storages = nil
+	h.mu.Unlock()
+
+	var errs []error
+	var wg sync.WaitGroup
+	var errMu sync.Mutex
+	for _, s := range storages {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.shutdown(ctx); err != nil {
+				errMu.Lock()
+				errs = append(errs, err)
+				errMu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(h.spawnQuit)
+	<-h.spawnDone
+	return errors.Join(errs...)
+}
