@@ -1,0 +1,115 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/pluggd/pluggd/core/config"
+	"github.com/pluggd/pluggd/core/driver"
+	"github.com/pluggd/pluggd/core/image"
+)
+
+// Daemon is a running pluggd core: locks held, storage plugin started, image
+// store open. It implements the system routes' Backend.
+type Daemon struct {
+	cfg       *config.Config
+	logger    *slog.Logger
+	id        string
+	locks     *Locks
+	hostPaths hostPaths
+
+	host       *driver.Host
+	storage    storageDriver
+	images     imageCounter
+	imageStore *image.Service
+}
+
+// Start brings the daemon up: root and exec root, the root and pidfile
+// locks, the storage plugin, the image store. On failure everything already
+// started is stopped again and the error says why; a storage driver that
+// cannot work on this host fails with the plugin's own reason.
+func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *Daemon, err error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	d := &Daemon{cfg: cfg, logger: logger, hostPaths: systemHostPaths()}
+	defer func() {
+		if err != nil {
+			if serr := d.Shutdown(context.WithoutCancel(ctx)); serr != nil {
+				logger.Warn("cleanup after failed start", "err", serr)
+			}
+		}
+	}()
+	// Docker 1.7 created its root 0700: it holds every image's files.
+	for _, dir := range []string{cfg.Root, cfg.ExecRoot} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create %s: %w", dir, err)
+		}
+	}
+	if d.locks, err = Lock(cfg.Root, cfg.Pidfile); err != nil {
+		return nil, err
+	}
+	if d.id, err = loadOrCreateID(cfg.Root); err != nil {
+		return nil, err
+	}
+
+	name := cfg.Storage.Driver
+	binary := cfg.PluginBinary(config.KindStorage)
+	logger.Info("starting storage driver", "driver", name, "plugin", binary)
+	d.host = driver.NewHost(logger)
+	st, err := d.host.StartStorage(ctx, driver.StorageConfig{
+		Name:    name,
+		Binary:  binary,
+		Home:    filepath.Join(cfg.Root, name),
+		Options: cfg.Storage.Options,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage driver %s: %w", name, err)
+	}
+	d.storage = st
+	info, _ := st.Info(ctx) // cached by the host, never fails
+
+	// Images are per driver, as Docker kept graph state per driver: a
+	// layer id means nothing to another driver.
+	d.imageStore, err = image.NewService(ctx, image.Options{
+		Root:          filepath.Join(cfg.Root, "image", info.Name),
+		Driver:        st,
+		Logger:        logger.With("component", "image"),
+		DockerVersion: DockerVersion,
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.images = d.imageStore
+	logger.Info("daemon started", "root", cfg.Root, "driver", info.Name, "id", d.id)
+	return d, nil
+}
+
+// Images is the image store, the images router's backend.
+func (d *Daemon) Images() *image.Service { return d.imageStore }
+
+// Shutdown closes the image store, stops the plugins (the host has the
+// storage driver unmount what it mounted first), removes the pidfile and releases the locks.
+// It is safe on a partly started daemon; the HTTP server must be stopped
+// first so no request uses what goes away.
+func (d *Daemon) Shutdown(ctx context.Context) error {
+	var errs []error
+	if d.imageStore != nil {
+		errs = append(errs, d.imageStore.Close())
+		d.imageStore, d.images = nil, nil
+	}
+	// The host has each driver Cleanup (unmount) before stopping it.
+	if d.host != nil {
+		errs = append(errs, d.host.Shutdown(ctx))
+		d.host = nil
+	}
+	if d.locks != nil {
+		errs = append(errs, d.locks.Release())
+		d.locks = nil
+	}
+	return errors.Join(errs...)
+}
