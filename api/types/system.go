@@ -193,10 +193,13 @@ func VersionForVersion(v string, ver *Version, info *Info) any {
 		return o
 	}
 	o := object{"Version": ver.Version}
-	o.setOmitEmpty("GitCommit", ver.GitCommit)
-	o.setOmitEmpty("GoVersion", ver.GoVersion)
 	if at("1.9") {
+		// engine.Env (Docker 0.8–1.6) sent every key, empty or not.
+		o["GitCommit"], o["GoVersion"] = ver.GitCommit, ver.GoVersion
 		o["Os"], o["Arch"], o["KernelVersion"] = ver.Os, ver.Arch, ver.KernelVersion
+	} else {
+		o.setOmitEmpty("GitCommit", ver.GitCommit)
+		o.setOmitEmpty("GoVersion", ver.GoVersion)
 	}
 	if at("1.10") {
 		o["ApiVersion"] = ver.ApiVersion
