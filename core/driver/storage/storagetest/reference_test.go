@@ -174,7 +174,11 @@ func (d *fullTree) Diff(ctx context.Context, id, parent string) (io.ReadCloser, 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(d.metadata(id)); err == nil {
+	d.mu.Lock()
+	own := d.layers[id].parent
+	d.mu.Unlock()
+	// The applied stream is the diff against the layer's own parent only.
+	if _, err := os.Stat(d.metadata(id)); err == nil && parent == own {
 		return archive.Reassemble(ctx, dir, d.metadata(id))
 	}
 	if pdir == "" {

@@ -58,6 +58,7 @@ func groups() []group {
 		{"Changes", changesChecks()},
 		{"ByteExact", byteExactChecks()},
 		{"BadInput", badInputChecks()},
+		{"Streams", streamChecks()},
 		{"Status", statusChecks()},
 		{"Concurrency", concurrencyChecks()},
 	}
