@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/client"
+
 	"github.com/pluggd/pluggd/core/daemon"
 )
 
@@ -197,6 +199,23 @@ func TestDaemonServesAndRefusesSecondOnSameRoot(t *testing.T) {
 	}
 	if resp.Header.Get("API-Version") != "1.19" {
 		t.Errorf("headers %v", resp.Header)
+	}
+
+	// The official Go client, pinned to 1.19, understands the answers.
+	dc, err := client.NewClientWithOpts(client.WithHost("unix://"+sock), client.WithVersion("1.19"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	ctx := context.Background()
+	if p, err := dc.Ping(ctx); err != nil || p.APIVersion != "1.19" || p.OSType != "linux" {
+		t.Errorf("Ping: %+v %v", p, err)
+	}
+	if v, err := dc.ServerVersion(ctx); err != nil || v.Version != daemon.DockerVersion || v.APIVersion != "1.19" {
+		t.Errorf("ServerVersion: %+v %v", v, err)
+	}
+	if i, err := dc.Info(ctx); err != nil || i.Driver != "overlay" || i.ID != info["ID"] {
+		t.Errorf("Info: %+v %v", i, err)
 	}
 
 	// Second daemon: same root, its own pidfile and socket.
