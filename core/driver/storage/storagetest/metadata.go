@@ -283,6 +283,10 @@ func checkPermissions(h *harness) {
 		"dir/private": 0o700,
 		"dir/sgid":    0o2775,
 	}
+	if os.Geteuid() != 0 {
+		// Only root reads a file without permissions, to compare it.
+		delete(modes, "none")
+	}
 	entries := []tarEntry{directory("dir")}
 	for name, mode := range modes {
 		var e tarEntry
