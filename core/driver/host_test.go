@@ -40,6 +40,12 @@ func TestMain(m *testing.M) {
 	case "fake":
 		storageplugin.Serve(plugintest.New)
 	case "noisy":
+		go func() {
+			// After Serve has reserved stdout.
+			time.Sleep(300 * time.Millisecond)
+			fmt.Println("late noise on os.Stdout")
+			syscall.Write(1, []byte("late noise on fd 1\n"))
+		}()
 		storageplugin.Serve(noisyFactory)
 	case "v2":
 		serveOtherVersion(2, 0, 2)
@@ -316,5 +322,254 @@ func children(t *testing.T) []int {
 	return out
 }
 
-var _ = bufio.NewReader
-var _ = exec.Command
+func TestRelaunchAfterKillWhileIdle(t *testing.T) {
+	h := newTestHost(t)
+	s := h.mustStart(t, "fake")
+	ctx := context.Background()
+	if err := s.Create(ctx, "a", "", storage.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "a", storage.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	old := s.Pid()
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "a relaunched plugin", func() bool { p := s.Pid(); return p != 0 && p != old })
+	if ok, err := s.Exists(ctx, "a"); err != nil || !ok {
+		t.Fatalf("Exists after relaunch = %v, %v", ok, err)
+	}
+	// The Get taken before the crash was replayed, so this Put balances.
+	if err := s.Put(ctx, "a"); err != nil {
+		t.Fatalf("Put after relaunch: %v", err)
+	}
+	if h.logs.find("storage plugin exited", "plugin=fake-fake") == "" || h.logs.find("relaunched", "plugin=fake-fake") == "" {
+		t.Errorf("exit and relaunch not logged: %q", h.logs.records)
+	}
+
+	// A read-only call made right after the kill, before the host saw the
+	// exit, is retried on the relaunched process.
+	old = s.Pid()
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Exists(ctx, "a"); err != nil || !ok {
+		t.Fatalf("Exists right after a kill = %v, %v", ok, err)
+	}
+}
+
+// killingReader yields zeros forever and kills pid after `after` bytes.
+type killingReader struct {
+	pid, after int
+	read       int
+}
+
+func (r *killingReader) Read(p []byte) (int, error) {
+	if r.read < r.after && r.read+len(p) >= r.after {
+		syscall.Kill(r.pid, syscall.SIGKILL)
+	}
+	clear(p)
+	r.read += len(p)
+	return len(p), nil
+}
+
+func TestKillDuringApplyDiff(t *testing.T) {
+	h := newTestHost(t)
+	s := h.mustStart(t, "fake")
+	ctx := context.Background()
+	if err := s.Create(ctx, "big", "", storage.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	old := s.Pid()
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.ApplyDiff(ctx, "big", "", &killingReader{pid: old, after: 20 << 20})
+		done <- err
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ApplyDiff still running 10s after its plugin was killed")
+	}
+	if !errors.Is(err, ErrUnavailable) || !errdefs.IsUnavailable(err) || !strings.Contains(err.Error(), `"fake-fake"`) {
+		t.Fatalf("ApplyDiff = %v, want an Unavailable error naming the plugin", err)
+	}
+	t.Logf("ApplyDiff failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
+
+	if err := s.Create(ctx, "next", "", storage.CreateOptions{}); err != nil {
+		t.Fatalf("Create after relaunch: %v", err)
+	}
+	payload := bytes.Repeat([]byte("pluggd"), 1<<20)
+	n, err := s.ApplyDiff(ctx, "next", "", bytes.NewReader(payload))
+	if err != nil || n != int64(len(payload)) {
+		t.Fatalf("ApplyDiff after relaunch = %d, %v", n, err)
+	}
+	if s.Pid() == old {
+		t.Fatal("pid did not change")
+	}
+}
+
+func TestRelaunchFailureIsUnavailable(t *testing.T) {
+	h := newTestHost(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "plugin")
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(roleEnv, "fake")
+	s, err := h.StartStorage(context.Background(), StorageConfig{Name: "doomed", Binary: bin, Home: filepath.Join(t.TempDir(), "home")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(bin); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(s.Pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = s.Exists(context.Background(), "a")
+	if !errors.Is(err, ErrUnavailable) || !errdefs.IsUnavailable(err) || !strings.Contains(err.Error(), `"doomed"`) {
+		t.Fatalf("Exists with the plugin down = %v, want an Unavailable error naming the plugin", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("took %v", d)
+	}
+	t.Logf("%v", err)
+}
+
+func TestDaemonKilledLeavesNoPlugin(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemon := exec.Command(self)
+	daemon.Env = append(os.Environ(), roleEnv+"=daemon", "PLUGGD_TEST_DIR="+t.TempDir())
+	daemon.Stderr = testWriter{t}
+	out, err := daemon.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pluginPid := 0
+	t.Cleanup(func() {
+		daemon.Process.Kill()
+		daemon.Wait()
+		if pluginPid > 0 && alive(pluginPid) {
+			syscall.Kill(pluginPid, syscall.SIGKILL)
+		}
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the plugin pid from the fake daemon: %v", err)
+	}
+	pluginPid, err = strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || !alive(pluginPid) {
+		t.Fatalf("fake daemon printed %q (plugin alive: %v)", line, alive(pluginPid))
+	}
+	if err := daemon.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	daemon.Wait()
+	killed := time.Now()
+	waitFor(t, 5*time.Second, "the plugin to exit after its daemon was killed", func() bool { return !alive(pluginPid) })
+	t.Logf("plugin exited %v after the daemon was killed", time.Since(killed).Round(time.Millisecond))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// TestStdoutCarriesOnlyHandshake runs a plugin that writes to os.Stdout and
+// to fd 1 after starting and checks that its stdout holds exactly the
+// handshake line and then ends.
+func TestStdoutCarriesOnlyHandshake(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), roleEnv+"=noisy",
+		pluginrpc.MagicCookieKey+"="+pluginrpc.MagicCookieValue,
+		fmt.Sprintf("PLUGIN_PROTOCOL_VERSIONS=%d", storage.ProtocolMajor))
+	var stderr bytes.Buffer
+	var mu sync.Mutex
+	cmd.Stderr = writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return stderr.Write(p) })
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	all := make(chan []byte, 1)
+	go func() { b, _ := io.ReadAll(out); all <- b }()
+	var got []byte
+	select {
+	case got = <-all:
+	case <-time.After(10 * time.Second):
+		t.Fatal("plugin's stdout did not end after the handshake")
+	}
+	lines := strings.Split(strings.TrimSuffix(string(got), "\n"), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], fmt.Sprintf("%d|%d|unix|", plugin.CoreProtocolVersion, storage.ProtocolMajor)) || !strings.Contains(lines[0], "|grpc|") {
+		t.Fatalf("stdout = %q, want only the handshake line", got)
+	}
+	waitFor(t, 5*time.Second, "the late fd 1 noise on stderr", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(stderr.String(), "late noise on fd 1")
+	})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func TestPluginStderrReachesLogger(t *testing.T) {
+	h := newTestHost(t)
+	h.mustStart(t, "noisy")
+	waitFor(t, 5*time.Second, "plugin lines in the log", func() bool {
+		return h.logs.find("stderr-line-from-plugin", "plugin=fake-noisy") != "" &&
+			h.logs.find("slog-line-from-plugin", "plugin=fake-noisy", "answer=42") != "" &&
+			h.logs.find("noise on fd 1", "plugin=fake-noisy") != ""
+	})
+	if r := h.logs.find("noise on os.Stdout"); r != "" {
+		t.Errorf("the plugin's stdout reached the log: %q", r)
+	}
+}
+
+func TestVersionMismatchRefused(t *testing.T) {
+	h := newTestHost(t)
+	bin, _ := os.Executable()
+	for role, want := range map[string]string{
+		// go-plugin's handshake: another major.
+		"v2": fmt.Sprintf("storage plugin %q speaks contract v2, this daemon speaks v%d", bin, storage.ProtocolMajor),
+		// The negotiation: same go-plugin version, another contract.
+		"app-v2": fmt.Sprintf("storage plugin %q speaks contract v2.0, this daemon speaks v%d.%d", bin, storage.ProtocolMajor, storage.ProtocolMinor),
+	} {
+		_, err := h.start(t, role)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: StartStorage = %v, want an error containing %q", role, err, want)
+		}
+		if err != nil && !errdefs.IsNotImplemented(err) {
+			t.Errorf("%s: error class %v, want not implemented", role, errdefs.ClassOf(err))
+		}
+	}
+	assertNoChildren(t)
+}

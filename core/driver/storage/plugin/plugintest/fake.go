@@ -49,7 +49,20 @@ func New(_ context.Context, opts storage.InitOptions) (storage.Driver, error) {
 	if err := os.MkdirAll(opts.Home, 0o700); err != nil {
 		return nil, err
 	}
-	return &Fake{home: opts.Home, layers: map[string]*layer{}}, nil
+	f := &Fake{home: opts.Home, layers: map[string]*layer{}}
+	// Layers survive a restart of the plugin (reference counts do not,
+	// as for a driver without Capabilities.ReferenceCounted).
+	entries, err := os.ReadDir(opts.Home)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		parent, err := os.ReadFile(filepath.Join(opts.Home, e.Name(), "parent"))
+		if err == nil {
+			f.layers[e.Name()] = &layer{parent: string(parent)}
+		}
+	}
+	return f, nil
 }
 
 func (f *Fake) dir(id string) string { return filepath.Join(f.home, id) }
@@ -75,6 +88,9 @@ func (f *Fake) Create(_ context.Context, id, parent string, opts storage.CreateO
 		return fmt.Errorf("parent %s: %w", parent, storage.ErrLayerNotFound)
 	}
 	if err := os.MkdirAll(filepath.Join(f.dir(id), "root"), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(f.dir(id), "parent"), []byte(parent), 0o644); err != nil {
 		return err
 	}
 	f.layers[id] = &layer{parent: parent}
