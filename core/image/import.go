@@ -62,10 +62,9 @@ func (s *Service) Import(ctx context.Context, opts ImportOptions) (string, error
 			return "", err
 		}
 		ref = &r
-	} else if opts.Tag != "" {
-		// Docker ignored a tag without a repo; say so rather than guess.
-		return "", errdefs.InvalidParameter(errors.New("tag given without repo"))
 	}
+	// A tag without a repo is ignored, as Docker 1.7 did: clients send an
+	// empty repo and tag alike when no name is given.
 	// Docker 1.7 always built the imported config from the changes, so
 	// imports carry a (possibly empty) config object, never null.
 	cfg := &Config{}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strings"
 
 	dref "github.com/distribution/reference"
 
@@ -89,25 +88,4 @@ func ParseWithTag(name, tag string) (Ref, error) {
 		r.Tag = DefaultTag
 	}
 	return r, nil
-}
-
-// Repository parses a bare repository name (no tag, no digest), as the
-// legacy list `filter` or a repository-wide operation takes it, and returns
-// its normalised name.
-func Repository(name string) (string, error) {
-	named, err := dref.ParseNormalizedNamed(name)
-	if err != nil {
-		return "", errdefs.InvalidParameter(fmt.Errorf("invalid repository name %q: %w", name, err))
-	}
-	if !dref.IsNameOnly(named) {
-		return "", errdefs.InvalidParameter(fmt.Errorf("invalid repository name %q: it carries a tag or digest", name))
-	}
-	return named.Name(), nil
-}
-
-// HasDigest reports whether s looks like a digest reference
-// ("name@algo:hex"), so that lookups can say "no such image" for it
-// instead of "bad name".
-func HasDigest(s string) bool {
-	return strings.Contains(s, "@")
 }

@@ -56,17 +56,3 @@ func TestParseRefusesBadNames(t *testing.T) {
 		t.Errorf("bad tag accepted: %v", err)
 	}
 }
-
-func TestRepository(t *testing.T) {
-	t.Parallel()
-	n, err := Repository("busybox")
-	if err != nil || n != "docker.io/library/busybox" {
-		t.Fatalf("%q %v", n, err)
-	}
-	if _, err := Repository("busybox:1"); !errdefs.IsInvalidParameter(err) {
-		t.Fatalf("tag accepted: %v", err)
-	}
-	if FamiliarName(n) != "busybox" {
-		t.Fatal(FamiliarName(n))
-	}
-}
