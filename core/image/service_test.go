@@ -502,3 +502,48 @@ func TestDeleteRefusesImagesInUse(t *testing.T) {
 		t.Fatal("container listing error ignored")
 	}
 }
+
+func TestConcurrentImportsAndDeletes(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const n = 8
+	ids := make(chan string, n)
+	errs := make(chan error, n)
+	for i := range n {
+		// Built here: t.Fatal must not run on another goroutine.
+		body := imagetest.Tar(t, map[string]string{"f": strings.Repeat("x", i)})
+		go func() {
+			id, err := f.s.Import(ctx, ImportOptions{Src: "-", Body: bytes.NewReader(body), Repo: "same:tag"})
+			ids <- id
+			errs <- err
+		}()
+	}
+	var all []string
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, <-ids)
+	}
+	if c, _ := f.s.Count(ctx); c != n {
+		t.Fatalf("Count = %d", c)
+	}
+	done := make(chan error, n)
+	for _, id := range all {
+		go func() {
+			_, err := f.s.Delete(ctx, id, true, false)
+			done <- err
+		}()
+	}
+	for range n {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	if c, _ := f.s.Count(ctx); c != 0 {
+		t.Fatalf("Count = %d after deleting all", c)
+	}
+	if p := f.pending(t); len(p) != 0 {
+		t.Fatalf("pending left: %v", p)
+	}
+}
