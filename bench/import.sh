@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Import of a ~100 MiB layer tar through pluggd's API (POST /images/create,
 # fromSrc=-) against `tar -x` of the same tar onto the same filesystem.
-# Prints the median of each and their ratio. Needs root, curl, busybox-static.
+# With Debian's docker.io installed, the reference dockerd imports the same
+# tar on its own socket and data root in the same run.
+# Prints the median of each and their ratios. Needs root, curl, busybox-static.
 #   PLUGGD_BIN  directory with pluggd, storage-overlay, busybox-tar (default: bin)
 #   RUNS        repetitions (default 5)
 #   BENCH_DIR   scratch directory, on the disk under test (default /var/tmp)
@@ -9,9 +11,10 @@ set -euo pipefail
 BIN=${PLUGGD_BIN:-$(cd "$(dirname "$0")/.." && pwd)/bin}
 RUNS=${RUNS:-5}
 work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/pluggd-bench.XXXXXX")
-pid=
+pid= dpid=
 cleanup() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null || true
 	grep -o " $work/[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
 	rm -rf "$work"
 }
@@ -25,19 +28,36 @@ size=$(stat -c %s "$work/layer.tar")
 pid=$!
 for _ in $(seq 100); do curl -fs --unix-socket "$work/s.sock" http://x/_ping >/dev/null 2>&1 && break; sleep 0.1; done
 
+# The reference: Debian's dockerd, private socket, data and exec roots, no
+# network changes to the host.
+if command -v dockerd >/dev/null; then
+	dockerd --data-root "$work/docker-root" --exec-root "$work/docker-exec" -H "unix://$work/d.sock" \
+		--pidfile "$work/docker.pid" --storage-driver overlay2 --iptables=false --ip-masq=false --bridge=none \
+		> "$work/dockerd.log" 2>&1 &
+	dpid=$!
+	for _ in $(seq 300); do curl -fs --unix-socket "$work/d.sock" http://x/_ping >/dev/null 2>&1 && break; sleep 0.1; done
+	curl -fs --unix-socket "$work/d.sock" http://x/_ping >/dev/null || { echo "dockerd did not start:" >&2; tail "$work/dockerd.log" >&2; dpid=; }
+fi
+
 now() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-api=() tarx=()
-for i in $(seq "$RUNS"); do
+import_via() { # socket, tag -> prints elapsed ms
+	local t0 t1 out
 	sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
 	t0=$(now)
-	out=$(curl -fsS --unix-socket "$work/s.sock" -X POST -H 'Content-Type: application/x-tar' \
-		--data-binary @"$work/layer.tar" "http://x/v1.19/images/create?fromSrc=-&repo=bench&tag=$i")
+	out=$(curl -fsS --unix-socket "$1" -X POST -H 'Content-Type: application/x-tar' \
+		--data-binary @"$work/layer.tar" "http://x/v1.19/images/create?fromSrc=-&repo=bench&tag=$2")
 	t1=$(now)
-	case "$out" in *error*) echo "import failed: $out" >&2; exit 1 ;; esac
-	api+=($(( (t1 - t0) / 1000000 )))
-	curl -fsS --unix-socket "$work/s.sock" -X DELETE "http://x/v1.19/images/bench:$i" >/dev/null
+	case "$out" in *error*) echo "import failed: $out" >&2; return 1 ;; esac
+	curl -fsS --unix-socket "$1" -X DELETE "http://x/v1.19/images/bench:$2" >/dev/null
+	echo $(( (t1 - t0) / 1000000 ))
+}
+
+api=() tarx=() ref=()
+for i in $(seq "$RUNS"); do
+	[ -n "$dpid" ] && ref+=($(import_via "$work/d.sock" "$i"))
+	api+=($(import_via "$work/s.sock" "$i"))
 
 	mkdir "$work/x$i"
 	sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
@@ -50,4 +70,10 @@ done
 m_api=$(printf '%s\n' "${api[@]}" | median)
 m_tar=$(printf '%s\n' "${tarx[@]}" | median)
 printf 'import of a %d MiB layer tar, %d runs (ms): pluggd API %s | tar -x %s\n' $((size >> 20)) "$RUNS" "${api[*]}" "${tarx[*]}"
-printf 'median: pluggd %d ms, tar -x %d ms, ratio pluggd/tar = %s\n' "$m_api" "$m_tar" "$(awk -v a="$m_api" -v b="$m_tar" 'BEGIN{printf "%.2f", a/b}')"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
+printf 'median: pluggd %d ms, tar -x %d ms, ratio pluggd/tar = %s\n' "$m_api" "$m_tar" "$(ratio "$m_api" "$m_tar")"
+if [ "${#ref[@]}" -gt 0 ]; then
+	m_ref=$(printf '%s\n' "${ref[@]}" | median)
+	printf 'reference dockerd %s (ms): %s | median %d ms, ratio pluggd/dockerd = %s\n' \
+		"$(dockerd --version | awk '{print $3}' | tr -d ,)" "${ref[*]}" "$m_ref" "$(ratio "$m_api" "$m_ref")"
+fi
