@@ -71,7 +71,7 @@ func isOverlayWhiteout(st *unix.Stat_t) bool {
 func OverlayChanges(ctx context.Context, upper string, lowers []string) ([]storage.Change, error) {
 	c := newCollector()
 	oc := &overlayChanges{ctx: ctx, upper: upper, c: c}
-	if err := oc.walk("", lowers); err != nil {
+	if err := oc.walk("", lowers, false); err != nil {
 		return nil, err
 	}
 	return c.sorted(), nil
@@ -138,7 +138,9 @@ func lowerNames(layers []string, rel string) map[string]bool {
 	return names
 }
 
-func (oc *overlayChanges) walk(rel string, layers []string) error {
+// walk reports the changes below rel; hidden says rel is below an opaque
+// directory of the upper.
+func (oc *overlayChanges) walk(rel string, layers []string, hidden bool) error {
 	names, err := readDirSorted(filepath.Join(oc.upper, rel))
 	if err != nil {
 		return err
@@ -168,19 +170,20 @@ func (oc *overlayChanges) walk(rel string, layers []string) error {
 		if !isDir(&st) {
 			continue
 		}
-		if isOpaque(full) {
+		// Below an opaque directory nothing comes from the lowers: what
+		// they held and the upper does not is deleted, at every depth.
+		hide := hidden || isOpaque(full)
+		if hide {
 			if inLower {
 				oc.c.add(child, storage.ChangeModify)
 			}
-			for hidden := range lowerNames(childLayers, child) {
-				if _, ok := lstat(filepath.Join(full, hidden)); !ok {
-					oc.c.add(join(child, hidden), storage.ChangeDelete)
+			for name := range lowerNames(childLayers, child) {
+				if _, ok := lstat(filepath.Join(full, name)); !ok {
+					oc.c.add(join(child, name), storage.ChangeDelete)
 				}
 			}
-			// Nothing below an opaque directory comes from the lowers.
-			childLayers = nil
 		}
-		if err := oc.walk(child, childLayers); err != nil {
+		if err := oc.walk(child, childLayers, hide); err != nil {
 			return err
 		}
 	}

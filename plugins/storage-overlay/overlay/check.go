@@ -2,13 +2,14 @@ package overlay
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -135,16 +136,18 @@ func supportsDType(home string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	for off := 0; off < n; {
-		de := (*unix.Dirent)(unsafe.Pointer(&buf[off]))
-		if de.Reclen == 0 {
+	// struct linux_dirent64: d_ino u64, d_off s64, d_reclen u16,
+	// d_type u8, then the NUL-terminated name.
+	for off := 0; off+19 < n; {
+		reclen := int(binary.NativeEndian.Uint16(buf[off+16:]))
+		if reclen == 0 || off+reclen > n {
 			break
 		}
-		name := unix.ByteSliceToString((*[256]byte)(unsafe.Pointer(&de.Name[0]))[:])
-		if name == "f" {
-			return de.Type != unix.DT_UNKNOWN, nil
+		name, _, _ := bytes.Cut(buf[off+19:off+reclen], []byte{0})
+		if string(name) == "f" {
+			return buf[off+18] != unix.DT_UNKNOWN, nil
 		}
-		off += int(de.Reclen)
+		off += reclen
 	}
 	return false, fmt.Errorf("overlay: d_type probe: the file created in %s was not listed", dir)
 }
