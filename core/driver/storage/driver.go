@@ -21,9 +21,14 @@ const ChunkSize = 1 << 20
 // Ids are opaque strings chosen by the daemon: 64 lower-case hex digits for
 // images, with a "-init" suffix for a container's init layer. A driver must
 // not interpret them beyond using them as names.
+//
+// Every method that names a layer returns ErrLayerNotFound (wrapped) when it
+// does not exist. A method whose ctx ends returns an error of class
+// Canceled or Deadline (errdefs) and leaves the layer removable.
 type Driver interface {
 	// Info describes the driver. It is called once after the Factory
-	// returned and its answer is cached by the daemon.
+	// returned; the daemon's plugin host answers later calls from that
+	// cached value without reaching the driver.
 	Info(ctx context.Context) (Info, error)
 
 	// Create makes a new, empty layer id on top of parent ("" for none).
@@ -61,7 +66,9 @@ type Driver interface {
 
 	// Diff returns a tar stream of the changes from parent to id (parent ""
 	// means the whole layer) in the format described in the package
-	// documentation. The caller closes the stream; closing early aborts it.
+	// documentation. parent may be any ancestor of id, not only its direct
+	// parent. The caller closes the stream; closing early aborts it and
+	// releases whatever the driver took for it (mounts included).
 	Diff(ctx context.Context, id, parent string) (io.ReadCloser, error)
 
 	// Changes lists the paths that differ between parent and id, sorted by
@@ -70,6 +77,16 @@ type Driver interface {
 
 	// ApplyDiff unpacks the tar stream diff into layer id, whose parent is
 	// parent, and returns the number of bytes of file content written.
+	// parent must be the parent id was created on; a driver may refuse any
+	// other with an InvalidParameter error. The daemon applies at most one
+	// stream to a layer, right after Create.
+	//
+	// Whiteouts delete from the parents only, never entries of the same
+	// stream, except that ".wh.X" followed by a directory entry "X/" means
+	// X was replaced by a new directory that hides what the parents held
+	// below X (an opaque directory). An empty stream is a valid empty
+	// layer. Drivers with ByteExactDiff may refuse, as InvalidParameter,
+	// streams they cannot reproduce: duplicate entries and GNU sparse files.
 	// Entries that would land outside the layer (".." components, writes
 	// through symlinks or hardlinks that leave it) must be refused with an
 	// InvalidParameter error or contained in the layer; a stream that is
@@ -83,7 +100,9 @@ type Driver interface {
 }
 
 // Factory starts a driver. It is called once per driver process, with the
-// operator's configuration. A host where the driver cannot work is reported
+// operator's configuration. ctx is valid only until Factory returns: a driver
+// that starts background work gives it its own context and stops it in
+// Cleanup. A host where the driver cannot work is reported
 // with ErrNotSupported, ErrPrerequisites or ErrIncompatibleFS wrapped in a
 // message that says why (for example "overlay is not in /proc/filesystems");
 // the daemon shows that message and refuses to start with this driver.
@@ -137,8 +156,10 @@ type Info struct {
 // Capabilities are optional behaviours. The daemon decides by these flags,
 // never by the driver's name.
 type Capabilities struct {
-	// ByteExactDiff: Diff of a layer filled by ApplyDiff (and not written
-	// to since) reproduces the applied stream byte for byte.
+	// ByteExactDiff: Diff of a layer filled by ApplyDiff, against the
+	// parent it was applied on, reproduces the applied stream byte for
+	// byte, as long as the layer was not written to since (mounting it with
+	// Get and reading is fine).
 	ByteExactDiff bool
 	// LayerSize: Create honours StorageOpt["size"].
 	LayerSize bool
@@ -164,6 +185,8 @@ const (
 )
 
 // Change is one changed path. Path is absolute within the layer ("/etc/x").
+// Below an opaque directory, every path the parents held is a ChangeDelete
+// unless the layer holds it again, which makes it a ChangeModify.
 type Change struct {
 	Path string
 	Kind ChangeKind
