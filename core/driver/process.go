@@ -70,6 +70,7 @@ func (h *Host) startProcess(ctx context.Context, spec launchSpec) (*process, err
 		VersionedPlugins: spec.plugins,
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		GRPCDialOptions:  pluginrpc.DialOptions(),
 		StartTimeout:     startTimeout,
 		// go-plugin parses the plugin's stderr (JSON lines from
 		// pluginrpc.NewPluginLogger, or raw text) into this logger.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/pluggd/pluggd/core/driver/pluginrpc"
 	"github.com/pluggd/pluggd/core/driver/storage"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
@@ -36,7 +37,7 @@ func NewInProcess(ctx context.Context, factory storage.Factory, opts storage.Ini
 		return nil, err
 	}
 
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(pluginrpc.ServerOptions()...)
 	Register(gs, factory, nil)
 	served := make(chan struct{})
 	go func() {
@@ -46,7 +47,7 @@ func NewInProcess(ctx context.Context, factory storage.Factory, opts storage.Ini
 
 	dialed := false
 	var dialMu sync.Mutex
-	cc, err := grpc.NewClient("passthrough:///storage-in-process",
+	cc, err := grpc.NewClient("passthrough:///storage-in-process", append(pluginrpc.DialOptions(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(func(context.Context, string) (net.Conn, error) {
 			dialMu.Lock()
@@ -58,7 +59,7 @@ func NewInProcess(ctx context.Context, factory storage.Factory, opts storage.Ini
 			}
 			dialed = true
 			return clientConn, nil
-		}))
+		}))...)
 	if err != nil {
 		gs.Stop()
 		clientConn.Close()

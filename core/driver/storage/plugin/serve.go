@@ -50,7 +50,7 @@ func Serve(factory storage.Factory) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  pluginrpc.Handshake(storage.ProtocolMajor),
 		VersionedPlugins: VersionedPlugins(factory, log),
-		GRPCServer:       plugin.DefaultGRPCServer,
+		GRPCServer:       pluginrpc.GRPCServer,
 		Logger: hclog.New(&hclog.LoggerOptions{
 			Name:       "go-plugin",
 			Output:     stderr,
