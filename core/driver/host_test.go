@@ -39,6 +39,11 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	case "fake":
 		storageplugin.Serve(plugintest.New)
+	case "fake-nofd":
+		// A plugin that does not know the fd channel (an older glue,
+		// another language): it ignores the offer.
+		os.Unsetenv(pluginrpc.FDChannelEnv)
+		storageplugin.Serve(plugintest.New)
 	case "noisy":
 		go func() {
 			// After Serve has reserved stdout.

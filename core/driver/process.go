@@ -29,6 +29,9 @@ type process struct {
 	conn   *grpc.ClientConn
 	raw    any // what Dispense returned
 	pid    int
+	// fds is the descriptor side channel (pluginrpc.FDSender) the
+	// process was started with, for tar streams through pipes.
+	fds *pluginrpc.FDSender
 	// exited is closed when the process has exited (seen through a
 	// pidfd, which does not depend on go-plugin reaping it or on its
 	// stdout and stderr pipes being closed).
@@ -56,10 +59,19 @@ func logLevelName(l *slog.Logger) string {
 // startProcess starts the plugin binary, does go-plugin's handshake and
 // dispenses the plugin of the spec's kind. On error no process is left.
 func (h *Host) startProcess(ctx context.Context, spec launchSpec) (*process, error) {
+	// The descriptor side channel: the plugin's end becomes its fd 3
+	// (the first of ExtraFiles). Offering it costs a plugin that does not
+	// use it one idle descriptor.
+	fds, fdPeer, err := pluginrpc.NewFDChannel()
+	if err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(spec.binary)
 	cmd.Env = append(os.Environ(),
 		pluginrpc.ParentPIDEnv+"="+strconv.Itoa(os.Getpid()),
-		"PLUGGD_PLUGIN_LOG_LEVEL="+logLevelName(spec.log))
+		"PLUGGD_PLUGIN_LOG_LEVEL="+logLevelName(spec.log),
+		pluginrpc.FDChannelEnv+"=3")
+	cmd.ExtraFiles = []*os.File{fdPeer}
 	// Belt and braces with the plugin's own prctl and parent watchdog:
 	// the plugin gets SIGKILL as soon as the spawner thread dies, which
 	// covers a plugin too wedged to run its watchdog.
@@ -82,18 +94,24 @@ func (h *Host) startProcess(ctx context.Context, spec launchSpec) (*process, err
 		SyncStderr: &pluginrpc.LineWriter{Log: func(line string) { stderrLog.Info(line) }},
 	})
 	var startErr error
-	if err := h.onSpawnThread(ctx, func() { _, startErr = client.Start() }); err != nil {
+	err = h.onSpawnThread(ctx, func() { _, startErr = client.Start() })
+	// The child has its copy (or there is no child).
+	fdPeer.Close()
+	if err != nil {
 		client.Kill()
+		fds.Close()
 		return nil, err
 	}
 	if startErr != nil {
 		client.Kill()
+		fds.Close()
 		return nil, pluginrpc.FromHandshakeError(startErr, spec.kind, spec.binary, pluginrpc.Version{Major: spec.major, Minor: -1})
 	}
-	p := &process{client: client, exited: make(chan struct{}), stop: make(chan struct{})}
+	p := &process{client: client, fds: fds, exited: make(chan struct{}), stop: make(chan struct{})}
 	fail := func(err error) (*process, error) {
 		close(p.stop)
 		client.Kill()
+		fds.Close()
 		return nil, err
 	}
 	if rc := client.ReattachConfig(); rc != nil {
@@ -181,4 +199,5 @@ func (p *process) kill() {
 	default:
 		close(p.stop)
 	}
+	p.fds.Close()
 }

@@ -123,6 +123,7 @@ func (s *Storage) launch(ctx context.Context) (*process, *storageplugin.Client, 
 		proc.kill()
 		return nil, nil, storage.Info{}, fmt.Errorf("storage driver %q: plugin dispensed %T", s.cfg.Name, proc.raw)
 	}
+	drv.OfferPipeStreams(proc.fds)
 	if _, err := drv.Negotiate(ctx, s.cfg.Binary); err != nil {
 		proc.kill()
 		return nil, nil, storage.Info{}, fmt.Errorf("storage driver %q: %w", s.cfg.Name, err)

@@ -37,7 +37,19 @@
 // parents) as a ".wh..wh..opq" entry inside it, extended attributes as PAX
 // "SCHILY.xattr." records. Over the wire a stream is cut into chunks of at
 // most ChunkSize bytes sent on a gRPC stream, never one message, because
-// go-plugin keeps gRPC's 4 MiB message limit.
+// go-plugin keeps gRPC's 4 MiB message limit. That is the portable form,
+// which every plugin speaks.
+//
+// A plugin built with this module's plugin.Serve also accepts a faster
+// form, negotiated at Init: the daemon starts every plugin with a
+// descriptor side channel (a unix socket, named by the environment
+// variable PLUGGD_PLUGIN_FD_CHANNEL) and offers to use it; when the plugin
+// accepts, each Diff or ApplyDiff gets a pipe passed on that channel
+// (SCM_RIGHTS), the tar bytes flow through the pipe, and the gRPC call only
+// names the pipe and carries the outcome. A driver sees an io.Reader or
+// io.ReadCloser either way and need not care. A plugin written without
+// plugin.Serve (another language, another glue) ignores the offer and gets
+// chunks. The exact wire rules are in the storage.proto comments.
 //
 // A driver that reports Capabilities.ByteExactDiff promises that Diff of a
 // layer filled by ApplyDiff returns the very bytes that were applied. The

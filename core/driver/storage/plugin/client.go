@@ -22,6 +22,11 @@ type Client struct {
 	rpc       storagev1.StorageClient
 	sentinels []pluginrpc.Sentinel
 	close     func() error
+
+	// fds is the plugin's descriptor side channel, when the host made
+	// one (OfferPipeStreams); pipes says the plugin accepted it at Init.
+	fds   *pluginrpc.FDSender
+	pipes bool
 }
 
 var _ storage.Driver = (*Client)(nil)
@@ -61,16 +66,27 @@ func (c *Client) Negotiate(ctx context.Context, label string) (pluginrpc.Version
 	return a.Version, pluginrpc.CheckVersion(pluginrpc.KindStorage, label, a.Version, Version(), MinProtocolMinor)
 }
 
+// OfferPipeStreams makes Init offer the plugin tar streams through pipes
+// passed on fds, the side channel the plugin process was started with.
+// Call it before Init. The Client does not own fds.
+func (c *Client) OfferPipeStreams(fds *pluginrpc.FDSender) { c.fds = fds }
+
+// PipeStreams reports whether Init agreed with the plugin to send tar
+// streams through pipes rather than as chunks.
+func (c *Client) PipeStreams() bool { return c.pipes }
+
 // Init starts the driver in the plugin (its Factory) and returns its Info.
 func (c *Client) Init(ctx context.Context, opts storage.InitOptions) (storage.Info, error) {
 	resp, err := c.rpc.Init(ctx, &storagev1.InitRequest{
 		Home:                opts.Home,
 		Options:             opts.Options,
 		DaemonProtocolMinor: uint32(opts.DaemonProtocolMinor),
+		PipeStreams:         c.fds != nil,
 	})
 	if err != nil {
 		return storage.Info{}, c.err(ctx, err)
 	}
+	c.pipes = c.fds != nil && resp.GetPipeStreams()
 	return infoFromProto(resp.GetInfo()), nil
 }
 
@@ -162,11 +178,17 @@ func (c *Client) DiffSize(ctx context.Context, id, parent string) (int64, error)
 	return resp.GetSize(), nil
 }
 
-// Diff waits for the plugin's first, empty message, so that an error
+// Diff (through a pipe when Init agreed on it: see pipe.go) waits for the
+// plugin's first, empty message, so that an error
 // opening the stream (a missing layer) is returned here rather than from
 // the first Read. The stream lives until the reader is closed or ctx ends;
 // closing it early cancels the call, which closes the driver's stream.
 func (c *Client) Diff(ctx context.Context, id, parent string) (io.ReadCloser, error) {
+	if c.pipes {
+		if rc, err, ok := c.diffPipe(ctx, id, parent); ok {
+			return rc, err
+		}
+	}
 	sctx, cancel := context.WithCancel(ctx)
 	stream, err := c.rpc.Diff(sctx, &storagev1.DiffRequest{Id: id, Parent: parent})
 	if err != nil {
@@ -220,12 +242,18 @@ func (r *diffReader) Close() error {
 	return nil
 }
 
-// ApplyDiff sends the header, then diff in chunks of storage.ChunkSize.
+// ApplyDiff sends the header, then diff in chunks of storage.ChunkSize
+// (or through a pipe, when Init agreed on it: see pipe.go).
 // Send blocks while the plugin's flow-control window is full, so diff is
 // read only as fast as the driver unpacks. When the plugin ends the call
 // early (an error), Send reports io.EOF and CloseAndRecv has the status.
 // An error reading diff cancels the call and is returned as is.
 func (c *Client) ApplyDiff(ctx context.Context, id, parent string, diff io.Reader) (int64, error) {
+	if c.pipes {
+		if n, err, ok := c.applyDiffPipe(ctx, id, parent, diff); ok {
+			return n, err
+		}
+	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.rpc.ApplyDiff(sctx)

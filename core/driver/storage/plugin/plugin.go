@@ -36,13 +36,16 @@ type GRPCPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	Factory storage.Factory
 	Log     *slog.Logger
+	// FDs is the daemon's descriptor side channel (plugin side), or nil.
+	FDs *pluginrpc.FDReceiver
 }
 
 var _ plugin.GRPCPlugin = (*GRPCPlugin)(nil)
 
 // GRPCServer registers the storage service and the negotiation service.
 func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	Register(s, p.Factory, p.Log)
+	srv := Register(s, p.Factory, p.Log)
+	srv.fds = p.FDs
 	return nil
 }
 
@@ -54,7 +57,9 @@ func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, conn *g
 // VersionedPlugins is go-plugin's plugin set, keyed by the contract's major
 // version so that go-plugin's handshake refuses another major.
 func VersionedPlugins(factory storage.Factory, log *slog.Logger) map[int]plugin.PluginSet {
-	return map[int]plugin.PluginSet{
-		storage.ProtocolMajor: {pluginrpc.KindStorage: &GRPCPlugin{Factory: factory, Log: log}},
-	}
+	return versionedPlugins(&GRPCPlugin{Factory: factory, Log: log})
+}
+
+func versionedPlugins(p *GRPCPlugin) map[int]plugin.PluginSet {
+	return map[int]plugin.PluginSet{storage.ProtocolMajor: {pluginrpc.KindStorage: p}}
 }

@@ -47,9 +47,17 @@ func Serve(factory storage.Factory) {
 	defer cancel()
 	pluginrpc.WatchParent(ctx, log, func() { os.Exit(2) })
 
+	// The daemon's descriptor side channel, for tar streams through
+	// pipes. Without it (an older daemon) streams travel as chunks.
+	fds, err := pluginrpc.FDReceiverFromEnv()
+	if err != nil {
+		log.Warn("no fd channel; tar streams go as gRPC chunks", "error", err)
+		fds = nil
+	}
+
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  pluginrpc.Handshake(storage.ProtocolMajor),
-		VersionedPlugins: VersionedPlugins(factory, log),
+		VersionedPlugins: versionedPlugins(&GRPCPlugin{Factory: factory, Log: log, FDs: fds}),
 		GRPCServer:       pluginrpc.GRPCServer,
 		Logger: hclog.New(&hclog.LoggerOptions{
 			Name:       "go-plugin",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 
 	"github.com/pluggd/pluggd/core/driver/pluginrpc"
@@ -36,6 +37,9 @@ type Server struct {
 	storagev1.UnimplementedStorageServer
 	factory   storage.Factory
 	sentinels []pluginrpc.Sentinel
+	// fds is the daemon's descriptor side channel, nil when it offered
+	// none: tar streams then travel as chunks only.
+	fds *pluginrpc.FDReceiver
 
 	mu     sync.Mutex
 	driver storage.Driver
@@ -91,7 +95,10 @@ func (s *Server) Init(ctx context.Context, req *storagev1.InitRequest) (*storage
 		return nil, s.status(err)
 	}
 	s.driver = d
-	return &storagev1.InitResponse{Info: infoToProto(info)}, nil
+	// Accept pipes for tar streams when the daemon offers them and it
+	// gave us the channel to pass them on.
+	pipes := req.GetPipeStreams() && s.fds != nil
+	return &storagev1.InitResponse{Info: infoToProto(info), PipeStreams: pipes}, nil
 }
 
 func (s *Server) Info(ctx context.Context, _ *storagev1.InfoRequest) (*storagev1.InfoResponse, error) {
@@ -226,6 +233,15 @@ func (s *Server) DiffSize(ctx context.Context, req *storagev1.DiffSizeRequest) (
 // client cancels, Send fails and the deferred Close aborts the driver's
 // stream.
 func (s *Server) Diff(req *storagev1.DiffRequest, stream grpc.ServerStreamingServer[storagev1.Chunk]) error {
+	var pipe *os.File
+	if tok := req.GetPipeToken(); tok != 0 {
+		f, err := s.claim(stream.Context(), tok)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		pipe = f
+	}
 	d, err := s.get()
 	if err != nil {
 		return err
@@ -235,6 +251,9 @@ func (s *Server) Diff(req *storagev1.DiffRequest, stream grpc.ServerStreamingSer
 		return s.status(err)
 	}
 	defer rc.Close()
+	if pipe != nil {
+		return s.diffToPipe(pipe, rc, stream)
+	}
 	if err := stream.Send(&storagev1.Chunk{}); err != nil {
 		return err
 	}
@@ -262,10 +281,6 @@ func (s *Server) Diff(req *storagev1.DiffRequest, stream grpc.ServerStreamingSer
 // receives at most one message, so nothing is buffered beyond gRPC's
 // flow-control window.
 func (s *Server) ApplyDiff(stream grpc.ClientStreamingServer[storagev1.ApplyDiffRequest, storagev1.ApplyDiffResponse]) error {
-	d, err := s.get()
-	if err != nil {
-		return err
-	}
 	first, err := stream.Recv()
 	if err != nil {
 		return err
@@ -273,6 +288,22 @@ func (s *Server) ApplyDiff(stream grpc.ClientStreamingServer[storagev1.ApplyDiff
 	h := first.GetHeader()
 	if h == nil {
 		return s.status(errdefs.InvalidParameter(errors.New("ApplyDiff: the first message must be the header")))
+	}
+	var pipe *os.File
+	if tok := h.GetPipeToken(); tok != 0 {
+		f, err := s.claim(stream.Context(), tok)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		pipe = f
+	}
+	d, err := s.get()
+	if err != nil {
+		return err
+	}
+	if pipe != nil {
+		return s.applyDiffFromPipe(d, h, pipe, stream)
 	}
 	r := &chunkReader{recv: stream.Recv}
 	n, err := d.ApplyDiff(stream.Context(), h.GetId(), h.GetParent(), r)

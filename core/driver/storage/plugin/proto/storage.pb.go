@@ -8,8 +8,9 @@
 // (github.com/pluggd/pluggd/core/driver/storage). Each RPC is one method of
 // storage.Driver, plus Init, which runs the driver's Factory. Tar streams
 // travel as sequences of chunks of at most storage.ChunkSize bytes, never as
-// one message. Errors travel as gRPC statuses carrying a
-// google.rpc.ErrorInfo (see core/driver/pluginrpc).
+// one message, or, when both sides agreed at Init, through a pipe passed
+// beside the connection (pipe_streams, pipe_token). Errors travel as gRPC
+// statuses carrying a google.rpc.ErrorInfo (see core/driver/pluginrpc).
 
 package storagev1
 
@@ -153,8 +154,12 @@ type InitRequest struct {
 	Home                string                 `protobuf:"bytes,1,opt,name=home,proto3" json:"home,omitempty"`
 	Options             []string               `protobuf:"bytes,2,rep,name=options,proto3" json:"options,omitempty"`
 	DaemonProtocolMinor uint32                 `protobuf:"varint,3,opt,name=daemon_protocol_minor,json=daemonProtocolMinor,proto3" json:"daemon_protocol_minor,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// pipe_streams: the daemon started the plugin with a descriptor side
+	// channel (see core/driver/pluginrpc, FDChannelEnv) and can send tar
+	// streams through pipes passed on it.
+	PipeStreams   bool `protobuf:"varint,4,opt,name=pipe_streams,json=pipeStreams,proto3" json:"pipe_streams,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InitRequest) Reset() {
@@ -208,9 +213,20 @@ func (x *InitRequest) GetDaemonProtocolMinor() uint32 {
 	return 0
 }
 
+func (x *InitRequest) GetPipeStreams() bool {
+	if x != nil {
+		return x.PipeStreams
+	}
+	return false
+}
+
 type InitResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Info          *Info                  `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Info  *Info                  `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
+	// pipe_streams: the plugin accepts the daemon's offer; from now on the
+	// daemon may set pipe_token in DiffRequest and ApplyDiffHeader. A plugin
+	// that leaves it false gets tar streams as chunks only.
+	PipeStreams   bool `protobuf:"varint,2,opt,name=pipe_streams,json=pipeStreams,proto3" json:"pipe_streams,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -250,6 +266,13 @@ func (x *InitResponse) GetInfo() *Info {
 		return x.Info
 	}
 	return nil
+}
+
+func (x *InitResponse) GetPipeStreams() bool {
+	if x != nil {
+		return x.PipeStreams
+	}
+	return false
 }
 
 type InfoRequest struct {
@@ -985,9 +1008,14 @@ func (*CleanupResponse) Descriptor() ([]byte, []int) {
 }
 
 type DiffRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Parent        string                 `protobuf:"bytes,2,opt,name=parent,proto3" json:"parent,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Parent string                 `protobuf:"bytes,2,opt,name=parent,proto3" json:"parent,omitempty"`
+	// pipe_token, when not 0, names the write end of a pipe the daemon
+	// passed on the side channel: the plugin writes the tar stream there
+	// instead of sending data chunks, closes it, and then ends the call with
+	// the stream's status. The first, empty message is still sent.
+	PipeToken     uint64 `protobuf:"varint,3,opt,name=pipe_token,json=pipeToken,proto3" json:"pipe_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1034,6 +1062,13 @@ func (x *DiffRequest) GetParent() string {
 		return x.Parent
 	}
 	return ""
+}
+
+func (x *DiffRequest) GetPipeToken() uint64 {
+	if x != nil {
+		return x.PipeToken
+	}
+	return 0
 }
 
 // Chunk is a piece of a tar stream, at most storage.ChunkSize bytes.
@@ -1231,9 +1266,15 @@ func (x *ChangesResponse) GetChanges() []*Change {
 }
 
 type ApplyDiffHeader struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Parent        string                 `protobuf:"bytes,2,opt,name=parent,proto3" json:"parent,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Parent string                 `protobuf:"bytes,2,opt,name=parent,proto3" json:"parent,omitempty"`
+	// pipe_token, when not 0, names the read end of a pipe the daemon passed
+	// on the side channel: the tar stream arrives there, not as chunks. The
+	// daemon closes the call's sending side after the pipe's end of file
+	// only when the whole stream was written; end of file followed by a
+	// cancelled call is a truncated stream.
+	PipeToken     uint64 `protobuf:"varint,3,opt,name=pipe_token,json=pipeToken,proto3" json:"pipe_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1280,6 +1321,13 @@ func (x *ApplyDiffHeader) GetParent() string {
 		return x.Parent
 	}
 	return ""
+}
+
+func (x *ApplyDiffHeader) GetPipeToken() uint64 {
+	if x != nil {
+		return x.PipeToken
+	}
+	return 0
 }
 
 type ApplyDiffRequest struct {
@@ -1519,13 +1567,15 @@ const file_storage_proto_rawDesc = "" +
 	"\x04Info\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12C\n" +
-	"\fcapabilities\x18\x03 \x01(\v2\x1f.pluggd.storage.v1.CapabilitiesR\fcapabilities\"o\n" +
+	"\fcapabilities\x18\x03 \x01(\v2\x1f.pluggd.storage.v1.CapabilitiesR\fcapabilities\"\x92\x01\n" +
 	"\vInitRequest\x12\x12\n" +
 	"\x04home\x18\x01 \x01(\tR\x04home\x12\x18\n" +
 	"\aoptions\x18\x02 \x03(\tR\aoptions\x122\n" +
-	"\x15daemon_protocol_minor\x18\x03 \x01(\rR\x13daemonProtocolMinor\";\n" +
+	"\x15daemon_protocol_minor\x18\x03 \x01(\rR\x13daemonProtocolMinor\x12!\n" +
+	"\fpipe_streams\x18\x04 \x01(\bR\vpipeStreams\"^\n" +
 	"\fInitResponse\x12+\n" +
-	"\x04info\x18\x01 \x01(\v2\x17.pluggd.storage.v1.InfoR\x04info\"\r\n" +
+	"\x04info\x18\x01 \x01(\v2\x17.pluggd.storage.v1.InfoR\x04info\x12!\n" +
+	"\fpipe_streams\x18\x02 \x01(\bR\vpipeStreams\"\r\n" +
 	"\vInfoRequest\";\n" +
 	"\fInfoResponse\x12+\n" +
 	"\x04info\x18\x01 \x01(\v2\x17.pluggd.storage.v1.InfoR\x04info\"\xea\x01\n" +
@@ -1566,10 +1616,12 @@ const file_storage_proto_rawDesc = "" +
 	"\x0eStatusResponse\x123\n" +
 	"\x05pairs\x18\x01 \x03(\v2\x1d.pluggd.storage.v1.StatusPairR\x05pairs\"\x10\n" +
 	"\x0eCleanupRequest\"\x11\n" +
-	"\x0fCleanupResponse\"5\n" +
+	"\x0fCleanupResponse\"T\n" +
 	"\vDiffRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
-	"\x06parent\x18\x02 \x01(\tR\x06parent\"\x1b\n" +
+	"\x06parent\x18\x02 \x01(\tR\x06parent\x12\x1d\n" +
+	"\n" +
+	"pipe_token\x18\x03 \x01(\x04R\tpipeToken\"\x1b\n" +
 	"\x05Chunk\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"0\n" +
 	"\x06Change\x12\x12\n" +
@@ -1579,10 +1631,12 @@ const file_storage_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06parent\x18\x02 \x01(\tR\x06parent\"F\n" +
 	"\x0fChangesResponse\x123\n" +
-	"\achanges\x18\x01 \x03(\v2\x19.pluggd.storage.v1.ChangeR\achanges\"9\n" +
+	"\achanges\x18\x01 \x03(\v2\x19.pluggd.storage.v1.ChangeR\achanges\"X\n" +
 	"\x0fApplyDiffHeader\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
-	"\x06parent\x18\x02 \x01(\tR\x06parent\"o\n" +
+	"\x06parent\x18\x02 \x01(\tR\x06parent\x12\x1d\n" +
+	"\n" +
+	"pipe_token\x18\x03 \x01(\x04R\tpipeToken\"o\n" +
 	"\x10ApplyDiffRequest\x12<\n" +
 	"\x06header\x18\x01 \x01(\v2\".pluggd.storage.v1.ApplyDiffHeaderH\x00R\x06header\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\x05\n" +

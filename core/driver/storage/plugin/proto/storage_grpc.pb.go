@@ -8,8 +8,9 @@
 // (github.com/pluggd/pluggd/core/driver/storage). Each RPC is one method of
 // storage.Driver, plus Init, which runs the driver's Factory. Tar streams
 // travel as sequences of chunks of at most storage.ChunkSize bytes, never as
-// one message. Errors travel as gRPC statuses carrying a
-// google.rpc.ErrorInfo (see core/driver/pluginrpc).
+// one message, or, when both sides agreed at Init, through a pipe passed
+// beside the connection (pipe_streams, pipe_token). Errors travel as gRPC
+// statuses carrying a google.rpc.ErrorInfo (see core/driver/pluginrpc).
 
 package storagev1
 
