@@ -46,8 +46,11 @@ import_via() { # socket, tag -> prints elapsed ms
 	local t0 t1 out
 	sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
 	t0=$(now)
+	# --upload-file streams the tar as the docker CLI does; --data-binary @
+	# would first read all of it into curl's memory, inside the timing
+	# (about 0.5 s of 100 MiB on the reference VM, for either daemon).
 	out=$(curl -fsS --unix-socket "$1" -X POST -H 'Content-Type: application/x-tar' \
-		--data-binary @"$work/layer.tar" "http://x/v1.19/images/create?fromSrc=-&repo=bench&tag=$2")
+		--upload-file "$work/layer.tar" "http://x/v1.19/images/create?fromSrc=-&repo=bench&tag=$2")
 	t1=$(now)
 	case "$out" in *error*) echo "import failed: $out" >&2; return 1 ;; esac
 	curl -fsS --unix-socket "$1" -X DELETE "http://x/v1.19/images/bench:$2" >/dev/null
