@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pluggd/pluggd/test/require"
+
 	"github.com/docker/docker/client"
 
 	"github.com/pluggd/pluggd/core/daemon"
@@ -152,7 +154,7 @@ func waitReady(t *testing.T, p *daemonProc, sock string) *http.Client {
 		select {
 		case err := <-p.done:
 			p.done <- err
-			requireOrSkip(t, fmt.Sprintf("daemon exited (%v) before serving:\n%s", err, p.stderr))
+			t.Fatalf("daemon exited (%v) before serving:\n%s", err, p.stderr)
 		default:
 		}
 		if resp, err := c.Get("http://pluggd/_ping"); err == nil {
@@ -165,20 +167,8 @@ func waitReady(t *testing.T, p *daemonProc, sock string) *http.Client {
 	return nil
 }
 
-// requireOrSkip skips when the overlay driver cannot run here, unless
-// PLUGGD_REQUIRE names overlay (CI), where a missing requirement fails.
-func requireOrSkip(t *testing.T, msg string) {
-	t.Helper()
-	if strings.Contains(","+os.Getenv("PLUGGD_REQUIRE")+",", ",overlay,") {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
 func TestDaemonServesAndRefusesSecondOnSameRoot(t *testing.T) {
-	if os.Geteuid() != 0 {
-		requireOrSkip(t, "the overlay storage driver needs root")
-	}
+	require.Overlay(t)
 	bin := binDir(t)
 	tmp := t.TempDir()
 	root := filepath.Join(tmp, "root")

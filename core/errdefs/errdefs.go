@@ -5,7 +5,7 @@ type Class int
 
 // The classes. Their order is part of no contract; use the names.
 const (
-	Unknown          Class = iota
+	Unknown Class = iota
 	InvalidParameterClass
 	NotFoundClass
 	ConflictClass

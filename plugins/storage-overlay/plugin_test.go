@@ -8,11 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pluggd/pluggd/test/require"
 
 	"github.com/pluggd/pluggd/core/driver"
 	"github.com/pluggd/pluggd/core/driver/storage"
@@ -26,29 +27,15 @@ import (
 // binary under the daemon's plugin Host (TestConformanceBinary). The run
 // without the wire is overlay's own TestConformance.
 
-func requireOverlay(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		storagetest.SkipOrFail(t, "root", "overlay mounts need root")
-	}
-	b, err := os.ReadFile("/proc/filesystems")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Contains(strings.Split(string(b), "\n"), "nodev\toverlay") {
-		storagetest.SkipOrFail(t, "overlay", `"nodev\toverlay" is not in /proc/filesystems`)
-	}
-}
-
 func skipIfUnsupported(t testing.TB, err error) {
 	t.Helper()
 	if errors.Is(err, storage.ErrNotSupported) || errors.Is(err, storage.ErrIncompatibleFS) || errors.Is(err, storage.ErrPrerequisites) {
-		storagetest.SkipOrFail(t, "overlay", err.Error())
+		require.SkipOrFail(t, "overlay", err.Error())
 	}
 }
 
 func TestConformanceGRPC(t *testing.T) {
-	requireOverlay(t)
+	require.Overlay(t)
 	storagetest.Run(t, func(t *testing.T) storage.Driver {
 		home := filepath.Join(t.TempDir(), "overlay")
 		if err := os.Mkdir(home, 0o700); err != nil {
@@ -73,7 +60,7 @@ func TestConformanceGRPC(t *testing.T) {
 }
 
 func TestConformanceBinary(t *testing.T) {
-	requireOverlay(t)
+	require.Overlay(t)
 	bin := pluginBinary(t)
 	host := driver.NewHost(slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	t.Cleanup(func() {
@@ -156,7 +143,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // BenchmarkRoundTrip measures one trivial call (Exists) from the daemon's
 // Host to the built overlay plugin and back.
 func BenchmarkRoundTrip(b *testing.B) {
-	requireOverlay(b)
+	require.Overlay(b)
 	s := benchStorage(b)
 	ctx := context.Background()
 	b.ResetTimer()
@@ -184,7 +171,7 @@ func benchStorage(t testing.TB) *driver.Storage {
 // binary: go test -run TestRoundTripLatency -v ./plugins/storage-overlay
 // (PLUGGD_ROUNDTRIPS sets the number of calls).
 func TestRoundTripLatency(t *testing.T) {
-	requireOverlay(t)
+	require.Overlay(t)
 	s := benchStorage(t)
 	n := 20000
 	if testing.Short() {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/pluggd/pluggd/test/require"
+
 	"github.com/pluggd/pluggd/core/driver/storage"
 	"github.com/pluggd/pluggd/core/driver/storage/plugin"
 	"github.com/pluggd/pluggd/plugins/storage-overlay/overlay"
@@ -97,7 +99,7 @@ func benchTar(b *testing.B) (*os.File, int64) {
 }
 
 func BenchmarkApplyDiff100MiB(b *testing.B) {
-	requireOverlay(b)
+	require.Overlay(b)
 	tarFile, size := benchTar(b)
 	for _, d := range benchDrivers(b) {
 		b.Run(d.name, func(b *testing.B) {
@@ -127,7 +129,7 @@ func BenchmarkApplyDiff100MiB(b *testing.B) {
 }
 
 func BenchmarkDiff100MiB(b *testing.B) {
-	requireOverlay(b)
+	require.Overlay(b)
 	tarFile, size := benchTar(b)
 	for _, d := range benchDrivers(b) {
 		b.Run(d.name, func(b *testing.B) {

@@ -6,8 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/pluggd/pluggd/test/require"
 
 	"github.com/pluggd/pluggd/test/busybox"
 )
@@ -29,7 +30,7 @@ func run(m *testing.M) int {
 		return 0
 	}
 	if reason := missing(); reason != "" {
-		if requires("root") || requires("busybox") {
+		if require.Required("root") || require.Required("busybox") {
 			fmt.Fprintln(os.Stderr, "e2e: required but unavailable:", reason)
 			return 1
 		}
@@ -73,17 +74,6 @@ func missing() string {
 		return "busybox-static is not installed"
 	}
 	return ""
-}
-
-// requires reports whether PLUGGD_REQUIRE names feature: then a missing
-// feature fails the run instead of skipping it.
-func requires(feature string) bool {
-	for _, f := range strings.Split(os.Getenv("PLUGGD_REQUIRE"), ",") {
-		if strings.TrimSpace(f) == feature {
-			return true
-		}
-	}
-	return false
 }
 
 func repoRoot() string {

@@ -4,10 +4,11 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"os"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/pluggd/pluggd/test/require"
 
 	"github.com/pluggd/pluggd/core/driver/storage"
 	"github.com/pluggd/pluggd/core/errdefs"
@@ -17,17 +18,15 @@ import (
 // Driver starts the overlay driver in-process with a fresh home and stops
 // it when the test ends. Without root or kernel overlay support the test is
 // skipped with the reason, or fails when PLUGGD_REQUIRE names root or
-// overlay (CI), the convention of storagetest.SkipOrFail.
+// overlay (CI); see test/require.
 func Driver(t testing.TB) storage.Driver {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		skipOrFail(t, "root", "the overlay driver needs root")
-	}
+	require.Overlay(t)
 	ctx := context.Background()
 	d, err := overlay.New(ctx, storage.InitOptions{Home: t.TempDir()})
 	if err != nil {
 		if errdefs.IsNotImplemented(err) {
-			skipOrFail(t, "overlay", "overlay driver unavailable: "+err.Error())
+			require.SkipOrFail(t, "overlay", "overlay driver unavailable: "+err.Error())
 		}
 		t.Fatalf("overlay.New: %v", err)
 	}
@@ -37,18 +36,6 @@ func Driver(t testing.TB) storage.Driver {
 		}
 	})
 	return d
-}
-
-// skipOrFail follows storagetest.SkipOrFail; it is repeated here so that
-// the image tests do not depend on the conformance suite's package.
-func skipOrFail(t testing.TB, requirement, reason string) {
-	t.Helper()
-	for _, r := range strings.Split(os.Getenv("PLUGGD_REQUIRE"), ",") {
-		if strings.TrimSpace(r) == requirement {
-			t.Fatalf("requirement %q is not met (and PLUGGD_REQUIRE demands it): %s", requirement, reason)
-		}
-	}
-	t.Skipf("requirement %q is not met: %s (set PLUGGD_REQUIRE=%s to fail instead)", requirement, reason, requirement)
 }
 
 // Tar returns an uncompressed tar holding files (path → content), in path

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pluggd/pluggd/test/require"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/pluggd/pluggd/core/driver/storage"
@@ -22,12 +24,7 @@ import (
 // driver in this process (the plugin glue runs it again through gRPC and
 // against the built binary).
 func TestConformance(t *testing.T) {
-	if os.Geteuid() != 0 {
-		storagetest.SkipOrFail(t, "root", "overlay mounts need root")
-	}
-	if !kernelHasOverlay(t) {
-		storagetest.SkipOrFail(t, "overlay", `"nodev\toverlay" is not in /proc/filesystems`)
-	}
+	require.Overlay(t)
 	storagetest.Run(t, func(t *testing.T) storage.Driver {
 		// The home is <daemon root>/overlay, as the daemon makes it.
 		home := filepath.Join(t.TempDir(), "overlay")
@@ -36,7 +33,7 @@ func TestConformance(t *testing.T) {
 		}
 		d, err := overlay.New(t.Context(), storage.InitOptions{Home: home})
 		if errors.Is(err, storage.ErrNotSupported) || errors.Is(err, storage.ErrIncompatibleFS) || errors.Is(err, storage.ErrPrerequisites) {
-			storagetest.SkipOrFail(t, "overlay", err.Error())
+			require.SkipOrFail(t, "overlay", err.Error())
 		}
 		if err != nil {
 			t.Fatalf("overlay.New: %v", err)
@@ -59,14 +56,6 @@ func TestConformance(t *testing.T) {
 		})
 		return d
 	})
-}
-
-func kernelHasOverlay(t *testing.T) bool {
-	b, err := os.ReadFile("/proc/filesystems")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return slices.Contains(strings.Split(string(b), "\n"), "nodev\toverlay")
 }
 
 // mountsBelow lists the mount points under dir, deepest first.

@@ -14,34 +14,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pluggd/pluggd/test/require"
+
 	"github.com/pluggd/pluggd/core/driver/storage"
 	"github.com/pluggd/pluggd/core/errdefs"
 )
-
-// requireOverlay skips without root or overlayfs, unless PLUGGD_REQUIRE
-// lists "overlay" (CI), where a missing requirement fails.
-func requireOverlay(t *testing.T) {
-	t.Helper()
-	required := slices.Contains(strings.Split(os.Getenv("PLUGGD_REQUIRE"), ","), "overlay")
-	skip := func(reason string) {
-		if required {
-			t.Fatalf("PLUGGD_REQUIRE lists overlay but %s", reason)
-		}
-		t.Skip(reason)
-	}
-	if os.Geteuid() != 0 {
-		skip("mounting overlayfs needs root")
-	}
-	if ok, err := hasOverlay(); err != nil || !ok {
-		skip("overlay is not in /proc/filesystems")
-	}
-}
 
 // newDriver starts a driver in a fresh home and unmounts everything it
 // mounted when the test ends, passed or failed.
 func newDriver(t *testing.T, home string) *Driver {
 	t.Helper()
-	requireOverlay(t)
+	require.Overlay(t)
 	if home == "" {
 		home = filepath.Join(t.TempDir(), "overlay")
 		if err := os.Mkdir(home, 0o700); err != nil {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pluggd/pluggd/test/require"
 )
 
 // byteExactCase is a layer stream with an unusual but valid feature. Every
@@ -229,7 +231,7 @@ func checkByteExact(h *harness, c byteExactCase) {
 	}
 
 	if !h.info.Capabilities.ByteExactDiff {
-		SkipOrFail(t, "byte-exact-diff", "the driver does not report Capabilities.ByteExactDiff, so its Diff need not reproduce the applied bytes")
+		require.SkipOrFail(t, "byte-exact-diff", "the driver does not report Capabilities.ByteExactDiff, so its Diff need not reproduce the applied bytes")
 	}
 	got := h.diff(id, parent)
 	assertSameBytes(t, "Diff of a layer filled by ApplyDiff", stream, got)
@@ -246,7 +248,7 @@ func checkByteExact(h *harness, c byteExactCase) {
 func checkMountedLayerRoundTrip(h *harness) {
 	t := h.t
 	if !h.info.Capabilities.ByteExactDiff {
-		SkipOrFail(t, "byte-exact-diff", "the driver does not report Capabilities.ByteExactDiff, so its Diff need not reproduce the applied bytes")
+		require.SkipOrFail(t, "byte-exact-diff", "the driver does not report Capabilities.ByteExactDiff, so its Diff need not reproduce the applied bytes")
 	}
 	parent := h.layer("", regular("gone", "g"), directory("dir"), regular("dir/a", "a"), regular("mod", "m"))
 	for _, p := range []string{"", parent} {

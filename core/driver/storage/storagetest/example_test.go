@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/pluggd/pluggd/test/require"
+
 	"github.com/pluggd/pluggd/core/driver/storage"
 	"github.com/pluggd/pluggd/core/driver/storage/storagetest"
 )
@@ -20,7 +22,7 @@ func testConformance(t *testing.T) {
 	// Check the host before starting: a missing kernel feature skips,
 	// or fails when CI sets PLUGGD_REQUIRE=myfs.
 	if _, err := os.Stat("/sys/module/myfs"); err != nil {
-		storagetest.SkipOrFail(t, "myfs", "the myfs kernel module is not loaded")
+		require.SkipOrFail(t, "myfs", "the myfs kernel module is not loaded")
 	}
 	storagetest.Run(t, func(t *testing.T) storage.Driver {
 		home := t.TempDir() // removed after the cleanups below

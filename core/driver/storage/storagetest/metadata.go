@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pluggd/pluggd/test/require"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -178,7 +180,7 @@ func requireXattrs(t *testing.T) {
 	must(t, os.WriteFile(p, nil, 0o644))
 	if err := unix.Lsetxattr(p, "user.pluggd.probe", []byte("1"), 0); err != nil {
 		if errors.Is(err, unix.ENOTSUP) {
-			SkipOrFail(t, "xattr", "the temporary filesystem does not support user.* extended attributes")
+			require.SkipOrFail(t, "xattr", "the temporary filesystem does not support user.* extended attributes")
 		}
 		t.Fatalf("probing user.* xattrs: %v", err)
 	}
@@ -225,7 +227,7 @@ func checkUserXattrs(h *harness) {
 // checkTrustedXattrs: trusted.* attributes are part of a layer too (only
 // trusted.overlay.* are a driver's bookkeeping, never in a layer).
 func checkTrustedXattrs(h *harness) {
-	RequireRoot(h.t)
+	require.Root(h.t)
 	attrs := map[string]string{"trusted.pluggd.t": "trusted value"}
 	entries := []tarEntry{
 		xattrEntry(regular("f", "F"), attrs),
@@ -238,7 +240,7 @@ func checkTrustedXattrs(h *harness) {
 }
 
 func checkSpecialFiles(h *harness) {
-	RequireRoot(h.t)
+	require.Root(h.t)
 	entries := []tarEntry{
 		fifo("pipe").with(func(hd *tar.Header) { hd.Mode = 0o640 }),
 		directory("dev"),
@@ -310,7 +312,7 @@ func checkPermissions(h *harness) {
 // checkOwnership also checks the order of chown and chmod: chown clears
 // setuid, so a driver that chmods first loses it.
 func checkOwnership(h *harness) {
-	RequireRoot(h.t)
+	require.Root(h.t)
 	owned := func(e tarEntry, uid, gid int) tarEntry {
 		return e.with(func(hd *tar.Header) { hd.Uid, hd.Gid = uid, gid })
 	}

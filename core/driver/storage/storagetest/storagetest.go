@@ -1,8 +1,6 @@
 package storagetest
 
 import (
-	"os"
-	"strings"
 	"testing"
 
 	"github.com/pluggd/pluggd/core/driver/storage"
@@ -61,36 +59,5 @@ func groups() []group {
 		{"Streams", streamChecks()},
 		{"Status", statusChecks()},
 		{"Concurrency", concurrencyChecks()},
-	}
-}
-
-// Required reports whether requirement is named in the PLUGGD_REQUIRE
-// environment variable (a comma separated list), that is whether a missing
-// requirement must fail rather than skip.
-func Required(requirement string) bool {
-	for _, r := range strings.Split(os.Getenv("PLUGGD_REQUIRE"), ",") {
-		if strings.TrimSpace(r) == requirement {
-			return true
-		}
-	}
-	return false
-}
-
-// SkipOrFail ends t because requirement is not met on this host, for the
-// reason given: it skips, or fails when PLUGGD_REQUIRE names requirement.
-func SkipOrFail(t testing.TB, requirement, reason string) {
-	t.Helper()
-	if Required(requirement) {
-		t.Fatalf("requirement %q is not met (and PLUGGD_REQUIRE demands it): %s", requirement, reason)
-	}
-	t.Skipf("requirement %q is not met: %s (set PLUGGD_REQUIRE=%s to fail instead)", requirement, reason, requirement)
-}
-
-// RequireRoot skips t, or fails it under PLUGGD_REQUIRE=root, unless the
-// test runs as root.
-func RequireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		SkipOrFail(t, "root", "needs to run as root")
 	}
 }
