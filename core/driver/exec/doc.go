@@ -6,29 +6,42 @@
 // mounted by the storage driver, a process to run, namespaces, cgroup limits,
 // capabilities, mounts) into a running container, and reports on it.
 //
-// Status: the Go contract is defined here; the wire form (package
-// pluggd.exec.v1 served through hashicorp/go-plugin, like the storage
-// contract) and the first driver (exec-native) arrive with the container
-// lifecycle. Until then the daemon runs without an execution driver and
-// /info's ExecutionDriver is empty.
-//
-// # Supervisors and stdio
+// # Two planes: the driver and the supervisors
 //
 // Containers must outlive the driver process and the daemon. A driver
-// therefore starts each container under a small supervisor process of its
-// own (in its own session, a child subreaper) that holds the container's
-// stdio and records its exit status durably. Container stdio never travels
-// over the plugin connection: the daemon passes the paths of FIFOs it
-// created (Stdio), and the supervisor opens them. The driver's process may
-// be killed and relaunched at any time; Restore then finds its containers
+// therefore runs each container under a small supervisor process of its own
+// (in its own session, a child subreaper, the parent of the container's init
+// process), which holds the container's stdio, writes its json-file log and
+// records its exit status durably. The driver process is only the control
+// plane (Create, Start, Signal, State, Restore, Delete, ...); it may be
+// killed and relaunched at any time, and Restore then finds its containers
 // again.
+//
+// The data plane never crosses the driver process: the daemon talks to each
+// supervisor directly over the unix socket named in State.Supervisor, with
+// the protocol of package core/driver/exec/supervisor (attach to stdio,
+// resize the terminal, wait for the exit status). A driver gets a conforming
+// supervisor by building it with that package and supplying a Runtime (how
+// to create and start the container's process); it should not implement the
+// protocol itself. Container stdio therefore never travels over a plugin's
+// stdout or in gRPC messages.
+//
+// # Lifecycle
+//
+//	Create   the supervisor runs, the container exists (namespaces, rootfs,
+//	         cgroups) and its init waits before executing the program; the
+//	         daemon now connects clients that attached early (docker run
+//	         attaches before it starts), so no output is lost
+//	Start    the program runs
+//	(exit)   the supervisor records the status; Wait on its socket returns
+//	Delete   driver state removed (the supervisor has exited by then)
 //
 // # Capabilities
 //
-// Optional behaviours (pause, exec, stats, LXC configuration, ...) are
-// declared in Capabilities. The daemon decides by these flags, never by the
-// driver's name, and answers a client's request for a missing capability
-// with a clear error instead of calling the driver.
+// Optional behaviours (pause, stats, LXC configuration, ...) are declared in
+// Capabilities. The daemon decides by these flags, never by the driver's
+// name, and answers a client's request for a missing capability with a
+// clear error instead of calling the driver.
 //
 // This package imports only the standard library and core/errdefs.
 package exec

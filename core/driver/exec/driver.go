@@ -12,53 +12,67 @@ const (
 	ProtocolMinor = 0
 )
 
-// Driver is what an execution driver implements. Ids are the daemon's
-// 64-hex container ids; exec ids are the daemon's ids for extra processes.
+// Driver is what an execution driver implements: the control plane of its
+// containers. Ids are the daemon's 64-hex container ids. Calls for
+// different ids may be concurrent. Every method naming an unknown id returns
+// an error of class NotFound.
 type Driver interface {
-	// Info describes the driver; called once and cached.
+	// Info describes the driver; called once after the Factory returned,
+	// and cached by the daemon.
 	Info(ctx context.Context) (Info, error)
 
-	// Create prepares a container from spec without starting its process.
-	Create(ctx context.Context, spec ContainerSpec) error
-	// Start starts the container's init process and returns once it runs
-	// (or failed to start: a missing command is an InvalidParameter error
-	// saying so, and the container stays created but not running).
+	// Create starts the container's supervisor and creates the container:
+	// namespaces, cgroups, mounts and rootfs are set up, and the init
+	// process waits before executing spec.Process. The returned State has
+	// Status StatusCreated and Supervisor set. A program that cannot be
+	// found or executed ("exec: \"nosuch\": executable file not found in
+	// $PATH") is an InvalidParameter error, and nothing is left behind:
+	// no supervisor, no cgroup, no driver state.
+	Create(ctx context.Context, spec ContainerSpec) (State, error)
+	// Start executes the program of a created container and returns once
+	// it runs (Status StatusRunning, Pid set). Starting a container that is
+	// not in StatusCreated is a Conflict error.
 	Start(ctx context.Context, id string) (State, error)
-	// Signal sends sig to the init process (execID "") or to an exec'd one.
-	Signal(ctx context.Context, id, execID string, sig syscall.Signal) error
-	// Wait blocks until the process exits or ctx ends, and returns its
-	// exit status. Waiting on a process that already exited returns at once.
-	Wait(ctx context.Context, id, execID string) (ExitStatus, error)
-	// State reports the container's current state.
+	// Signal sends sig to the container's init process. Signalling a
+	// container that is not running is a Conflict error.
+	Signal(ctx context.Context, id string, sig syscall.Signal) error
+	// State reports the container's current state. For an exited container
+	// it carries the exit status the supervisor recorded; when the
+	// supervisor died without recording one, Status is StatusStopped and
+	// Exit.Error says so (the container's processes are killed with their
+	// supervisor, so none is left running unsupervised).
 	State(ctx context.Context, id string) (State, error)
+	// Restore is called after the driver process (re)started: it returns
+	// the state of every container the driver holds state for, running or
+	// not, having checked each live supervisor's identity (not just a
+	// pid, which may have been reused).
+	Restore(ctx context.Context) ([]State, error)
+	// Delete removes the driver state of a container that is not running
+	// (its supervisor has exited). Deleting a running or paused container
+	// is a Conflict error.
+	Delete(ctx context.Context, id string) error
+
 	// Pause freezes every process of the container (Capabilities.Pause).
 	Pause(ctx context.Context, id string) error
 	// Resume thaws a paused container (Capabilities.Pause).
 	Resume(ctx context.Context, id string) error
-	// Exec starts an extra process in a running container
-	// (Capabilities.Exec).
-	Exec(ctx context.Context, id, execID string, p Process) error
-	// Resize changes the terminal size of the init process or an exec.
-	Resize(ctx context.Context, id, execID string, width, height uint16) error
 	// Stats samples the container's resource usage (Capabilities.Stats).
 	Stats(ctx context.Context, id string) (Stats, error)
-	// Restore is called after the driver process (re)started: it returns
-	// the state of every container the driver still knows about, running
-	// or exited, reconnecting to their supervisors.
-	Restore(ctx context.Context) ([]State, error)
-	// Delete removes a stopped container's driver state. Deleting a
-	// running container is a Conflict error.
-	Delete(ctx context.Context, id string) error
 }
 
-// Factory starts a driver with the operator's configuration.
+// Factory starts a driver with the operator's configuration. ctx is valid
+// only until Factory returns.
 type Factory func(ctx context.Context, opts InitOptions) (Driver, error)
 
 // InitOptions is what the daemon tells a driver when starting it.
 type InitOptions struct {
-	// Root is the driver's state directory (kept across restarts).
+	// Root is the driver's state directory, under the daemon's exec root
+	// (<exec_root>/<driver name>); it survives driver and daemon restarts
+	// but not a reboot. Supervisor sockets live below it, so it is kept
+	// short (unix socket paths are limited to 108 bytes).
 	Root string
-	// Options are the operator's "key=value" exec options, in order.
+	// Options are the operator's "key=value" exec options, in order. An
+	// unknown key or a bad value is an InvalidParameter error naming it.
 	Options []string
 	// DaemonProtocolMinor is the minor contract version the daemon speaks.
 	DaemonProtocolMinor int
@@ -75,7 +89,6 @@ type Info struct {
 // Capabilities are optional behaviours.
 type Capabilities struct {
 	Pause   bool // Pause and Resume
-	Exec    bool // Exec
 	Stats   bool // Stats
 	Tty     bool // Process.Terminal
 	LxcConf bool // ContainerSpec.LxcConf is honoured
@@ -83,48 +96,60 @@ type Capabilities struct {
 
 // ContainerSpec is everything a driver needs to run a container.
 type ContainerSpec struct {
-	ID             string
-	Rootfs         string // mounted by the storage driver
+	ID string
+	// Rootfs is the container's root directory, mounted by the storage
+	// driver; the daemon keeps it mounted while the container exists.
+	Rootfs         string
 	ReadonlyRootfs bool
 	Hostname       string
+	Domainname     string
 	Process        Process
-	// Namespaces to share with the host or another container instead of
-	// creating new ones, by kind ("net", "ipc", "pid", "uts") to a path
-	// ("host" or /proc/<pid>/ns/<kind>).
+	// SharedNamespaces lists namespaces to join instead of creating new
+	// ones, by kind ("net", "ipc", "pid", "uts") to a path: "host" for the
+	// host's own, or /proc/<pid>/ns/<kind>.
 	SharedNamespaces map[string]string
-	Mounts           []Mount
-	Devices          []Device
-	CapAdd, CapDrop  []string
-	Privileged       bool
-	Resources        Resources
-	CgroupParent     string
+	// Mounts are applied after the driver's defaults (/proc, /dev, /sys,
+	// ...); a mount at the destination of a default replaces it.
+	Mounts          []Mount
+	Devices         []Device
+	CapAdd, CapDrop []string // names without "CAP_", case-insensitive, or "all"
+	Privileged      bool
+	Resources       Resources
+	// CgroupParent is the cgroup under which the container's cgroup is
+	// made ("" means the driver's default, Docker used "docker").
+	CgroupParent string
 	// LxcConf holds raw "lxc.*" key/value pairs (Capabilities.LxcConf).
 	LxcConf [][2]string
-	// Stdio are the FIFOs the supervisor opens for the init process.
-	Stdio Stdio
-	// LogPath is where the supervisor writes the json-file log.
+	// LogPath is where the supervisor appends the container's json-file
+	// log, one {"log","stream","time"} object per line, as Docker 1.7 did.
 	LogPath string
 }
 
-// Process is a process to run in a container.
+// Process is the program a container runs.
 type Process struct {
-	Args     []string
-	Env      []string
-	Cwd      string
-	User     string // name or uid[:gid], resolved inside the rootfs
+	Args []string
+	Env  []string
+	Cwd  string
+	// User is a name or uid, with an optional ":group" (name or gid),
+	// resolved in the container's /etc/passwd and /etc/group.
+	User string
+	// Terminal gives the process a pseudo-terminal (Capabilities.Tty).
 	Terminal bool
-	Stdio    Stdio // for Exec; the init process uses ContainerSpec.Stdio
-}
-
-// Stdio names FIFOs created by the daemon ("" when that stream is not wanted).
-type Stdio struct {
-	Stdin, Stdout, Stderr string
+	// OpenStdin keeps the process's stdin open for attached clients;
+	// without it stdin is /dev/null.
+	OpenStdin bool
+	// StdinOnce closes the process's stdin when the first attached client
+	// that sent stdin detaches.
+	StdinOnce bool
+	// ConsoleWidth, ConsoleHeight are the initial terminal size (0: the
+	// driver's default).
+	ConsoleWidth, ConsoleHeight uint16
 }
 
 // Mount is a bind or special mount inside the container.
 type Mount struct {
 	Source, Destination, Type string
-	Options                   []string
+	Options                   []string // e.g. "rbind", "ro", "nosuid"
 }
 
 // Device is a device node made available in the container.
@@ -132,7 +157,8 @@ type Device struct {
 	PathOnHost, PathInContainer, Permissions string
 }
 
-// Resources are cgroup limits; zero values mean "no limit".
+// Resources are cgroup limits; zero values mean "no limit". A driver never
+// raises an rlimit above the daemon's own hard limit unless asked.
 type Resources struct {
 	Memory, MemorySwap, CPUShares, CPUPeriod, CPUQuota int64
 	CpusetCpus, CpusetMems                             string
@@ -143,7 +169,7 @@ type Resources struct {
 
 // Rlimit is one resource limit for the container's processes.
 type Rlimit struct {
-	Type       string
+	Type       string // "nofile", "nproc", ...
 	Hard, Soft uint64
 }
 
@@ -157,18 +183,42 @@ const (
 	StatusStopped
 )
 
+func (s Status) String() string {
+	switch s {
+	case StatusCreated:
+		return "created"
+	case StatusRunning:
+		return "running"
+	case StatusPaused:
+		return "paused"
+	case StatusStopped:
+		return "stopped"
+	}
+	return "unknown"
+}
+
 // State is a container's state as the driver knows it.
 type State struct {
-	ID         string
-	Status     Status
+	ID     string
+	Status Status
+	// Pid is the container's init process in the host's pid namespace
+	// (0 when not running).
 	Pid        int
 	StartedAt  time.Time
 	FinishedAt time.Time
-	Exit       ExitStatus
+	// Exit is meaningful when Status is StatusStopped.
+	Exit ExitStatus
+	// Supervisor is the unix socket of the container's supervisor, ""
+	// once it has exited.
+	Supervisor string
+	// SupervisorPid identifies the supervisor process, for logs and tests.
+	SupervisorPid int
 }
 
 // ExitStatus is how a process ended.
 type ExitStatus struct {
+	// Code is the exit code; a process killed by signal N has 128+N, as a
+	// shell reports it.
 	Code      int
 	OOMKilled bool
 	// Error says why the process could not run or was lost, for example

@@ -1,0 +1,59 @@
+// Package supervisor is the per-container supervisor every execution driver
+// runs its containers under, and the protocol the daemon speaks to it.
+//
+// It is part of the exec contract's SDK: a driver author builds the
+// supervisor from this package and a Runtime (how to create and start the
+// container's process), and gets, for free, what the daemon relies on:
+//
+//   - its own session, child subreaper, parent of the container's init (so
+//     it reaps the init and its orphans and sees the real exit status);
+//   - the container's stdio: pipes, or a pseudo-terminal whose master the
+//     Runtime hands over, copied to the json-file log (core/jsonlog format,
+//     Docker 1.7's) and to attached clients;
+//   - the exit status recorded durably (written, fsynced, renamed) in the
+//     state directory before anyone is told;
+//   - a unix socket speaking the protocol below, so the daemon reaches the
+//     container's stdio and exit status without going through the driver
+//     process, which may be dead or relaunching;
+//   - an identity record (pid, process start time, boot id) that lets a
+//     restarted driver or daemon tell a live supervisor from a reused pid.
+//
+// The supervisor outlives the driver process and the daemon. It exits once
+// the container has exited, the status is recorded and attached clients
+// have received all output. If the supervisor itself is killed, the
+// container's init dies with it (the Runtime sets the init's parent-death
+// signal to SIGKILL), so no container runs unsupervised.
+//
+// # Driver side
+//
+//	Spawn(ctx, SpawnOptions) (*Handle, error)   // in the driver: start a supervisor (setsid, no pdeathsig), wait until
+//	                                            // Runtime.Create succeeded or failed; the failure comes back as the error
+//	Main(ctx, rt Runtime) int                   // in the spawned process (the driver binary re-executed): serve until done
+//	ReadState(stateDir string) (exec.State, error) // what a (re)started driver reports: identity-checked liveness,
+//	                                            // recorded exit status, or "supervisor died" when neither
+//
+// # Daemon side
+//
+//	Dial(ctx, socket string) (*Client, error)
+//	(*Client).Info(ctx) (Info, error)           // container id, pids, status, identity
+//	(*Client).Start(ctx) error                  // used by drivers' Start: execute the program
+//	(*Client).Attach(ctx, AttachOptions) (*Attachment, error)
+//	(*Client).Resize(ctx, width, height uint16) error
+//	(*Client).Wait(ctx) (exec.ExitStatus, time.Time, error) // blocks until exit and all output is logged
+//
+// # Wire protocol, version 1
+//
+// One request per connection on a unix stream socket (mode 0600, in the
+// driver's state directory). The client writes one JSON line
+// {"version":1,"op":"info"|"start"|"attach"|"resize"|"wait", ...}; the
+// supervisor answers one JSON line, {"error":"..."} or the op's result.
+// After a successful "attach" answer the connection carries frames in
+// Docker's multiplexed format both ways: an 8-byte header [stream, 0, 0, 0,
+// big-endian uint32 length] and the payload. Client to supervisor: stream 0
+// is stdin data, and a zero-length stream-0 frame closes the container's
+// stdin (honoured only with OpenStdin). Supervisor to client: stream 1
+// stdout, 2 stderr (a terminal's output is all stream 1), and a final
+// stream-3 frame holding the exit status as JSON before the supervisor
+// closes the connection. A newer protocol version is refused with an error
+// naming both versions.
+package supervisor
