@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -30,6 +31,7 @@ type daemon struct {
 	sock    string
 	pidfile string
 	cmd     *exec.Cmd
+	args    []string // the command line of start, for restart
 	logs    *syncBuffer
 	exited  chan struct{}
 }
@@ -70,6 +72,7 @@ func (d *daemon) start(extra ...string) {
 		"-p", d.pidfile,
 		"-D",
 	}, extra...)
+	d.args = extra
 	d.cmd = exec.Command(filepath.Join(binDir, "pluggd"), args...)
 	d.cmd.Stdout = d.logs
 	d.cmd.Stderr = d.logs
@@ -98,6 +101,13 @@ func (d *daemon) start(extra ...string) {
 	}
 }
 
+// restart starts the daemon again on the same root, socket and flags,
+// after stop or kill.
+func (d *daemon) restart() {
+	d.t.Helper()
+	d.start(d.args...)
+}
+
 // stop sends SIGTERM and waits for a clean exit.
 func (d *daemon) stop() {
 	d.t.Helper()
@@ -121,6 +131,18 @@ func (d *daemon) kill() {
 }
 
 func (d *daemon) cleanup() {
+	// Containers outlive the daemon by design: remove them through the
+	// API while it runs, and kill whatever is left afterwards.
+	if d.cmd != nil && d.cmd.Process != nil && d.alive() {
+		code, body := d.rawQuiet("GET", "/v1.19/containers/json?all=1")
+		if code == 200 {
+			var list []struct{ Id string }
+			_ = json.Unmarshal([]byte(body), &list)
+			for _, c := range list {
+				d.rawQuiet("DELETE", "/v1.19/containers/"+c.Id+"?force=1")
+			}
+		}
+	}
 	plugins := d.pluginPids()
 	if d.cmd != nil && d.cmd.Process != nil {
 		select {
@@ -137,11 +159,40 @@ func (d *daemon) cleanup() {
 			_ = unix.Kill(pid, unix.SIGKILL)
 		}
 	}
+	killSupervisorsBelow(d.dir)
 	unmountBelow(d.dir)
+	removeContainerCgroups(d.root)
 	if d.t.Failed() {
 		d.t.Logf("daemon log:\n%s", d.logs.String())
 	}
 	_ = os.RemoveAll(d.dir)
+}
+
+// alive reports whether the daemon process still runs.
+func (d *daemon) alive() bool {
+	select {
+	case <-d.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// rawQuiet is raw for cleanups: no test failure on transport errors.
+func (d *daemon) rawQuiet(method, path string) (int, string) {
+	req, err := http.NewRequest(method, "http://pluggd"+path, nil)
+	if err != nil {
+		return 0, ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := d.httpClient().Do(req.WithContext(ctx))
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func (d *daemon) httpClient() *http.Client {
@@ -185,11 +236,7 @@ func (d *daemon) raw(method, path string, body io.Reader) (int, string, http.Hea
 func (d *daemon) docker(apiVersion string, stdin []byte, args ...string) (string, error) {
 	d.t.Helper()
 	cmd := exec.Command("docker", append([]string{"-H", "unix://" + d.sock}, args...)...)
-	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+filepath.Join(d.dir, "docker-config"))
-	cmd.Env = filterEnv(cmd.Env, "DOCKER_HOST", "DOCKER_API_VERSION", "DOCKER_CONTEXT")
-	if apiVersion != "" {
-		cmd.Env = append(cmd.Env, "DOCKER_API_VERSION="+apiVersion)
-	}
+	cmd.Env = d.cliEnv(apiVersion)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
@@ -198,6 +245,17 @@ func (d *daemon) docker(apiVersion string, stdin []byte, args ...string) (string
 	cmd.Stderr = &out
 	err := cmd.Run()
 	return out.String(), err
+}
+
+// cliEnv is the docker CLI's environment: its own config directory, and
+// DOCKER_API_VERSION when apiVersion is not "" (else it negotiates).
+func (d *daemon) cliEnv(apiVersion string) []string {
+	env := append(os.Environ(), "DOCKER_CONFIG="+filepath.Join(d.dir, "docker-config"))
+	env = filterEnv(env, "DOCKER_HOST", "DOCKER_API_VERSION", "DOCKER_CONTEXT")
+	if apiVersion != "" {
+		env = append(env, "DOCKER_API_VERSION="+apiVersion)
+	}
+	return env
 }
 
 // mustDocker is docker that fails the test on error.
@@ -213,11 +271,7 @@ func (d *daemon) mustDocker(apiVersion string, stdin []byte, args ...string) str
 // storagePid returns the pid of the daemon's storage plugin.
 func (d *daemon) storagePid() int {
 	d.t.Helper()
-	pids := d.pluginPids()
-	if len(pids) != 1 {
-		d.t.Fatalf("want one storage plugin process, found %v\n%s", pids, d.logs.String())
-	}
-	return pids[0]
+	return d.pluginPid("storage-overlay")
 }
 
 // waitStoragePid waits for a storage plugin whose pid is not old.
@@ -225,12 +279,32 @@ func (d *daemon) waitStoragePid(old int) int {
 	d.t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		if pids := d.pluginPids(); len(pids) == 1 && pids[0] != old {
-			return pids[0]
+		if pid := d.pluginPidOrZero("storage-overlay"); pid != 0 && pid != old {
+			return pid
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	d.t.Fatalf("no relaunched storage plugin after 15s (old pid %d)\n%s", old, d.logs.String())
+	return 0
+}
+
+// pluginPid returns the pid of the daemon's plugin named name
+// ("exec-native"), failing the test when there is none.
+func (d *daemon) pluginPid(name string) int {
+	d.t.Helper()
+	if pid := d.pluginPidOrZero(name); pid != 0 {
+		return pid
+	}
+	d.t.Fatalf("no %s plugin process\n%s", name, d.logs.String())
+	return 0
+}
+
+func (d *daemon) pluginPidOrZero(name string) int {
+	for _, pid := range d.pluginPids() {
+		if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); filepath.Base(exe) == name {
+			return pid
+		}
+	}
 	return 0
 }
 
@@ -286,6 +360,50 @@ func parentPid(pid int) int {
 	}
 	ppid, _ := strconv.Atoi(fields[1])
 	return ppid
+}
+
+// killSupervisorsBelow SIGKILLs every process whose command line names a
+// path below dir: container supervisors keep their state there, and their
+// containers die with them (parent-death signal).
+func killSupervisorsBelow(dir string) {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if bytes.Contains(cmdline, []byte(dir+"/")) {
+			_ = unix.Kill(pid, unix.SIGKILL)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+}
+
+// removeContainerCgroups removes the cgroups of this daemon's containers
+// (named after their ids) in every hierarchy, deepest first.
+func removeContainerCgroups(root string) {
+	entries, _ := os.ReadDir(filepath.Join(root, "containers"))
+	if len(entries) == 0 {
+		return
+	}
+	ids := map[string]bool{}
+	for _, e := range entries {
+		ids[e.Name()] = true
+	}
+	var dirs []string
+	filepath.WalkDir("/sys/fs/cgroup", func(p string, de os.DirEntry, err error) error {
+		if err != nil || !de.IsDir() {
+			return nil
+		}
+		if ids[filepath.Base(p)] {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	for i := len(dirs) - 1; i >= 0; i-- {
+		_ = os.Remove(dirs[i])
+	}
 }
 
 // unmountBelow lazily unmounts every mount point under dir, deepest first.
