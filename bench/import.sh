@@ -4,43 +4,15 @@
 # With Debian's docker.io installed, the reference dockerd imports the same
 # tar on its own socket and data root in the same run.
 # Prints the median of each and their ratios. Needs root, curl, busybox-static.
-#   PLUGGD_BIN  directory with pluggd, storage-overlay, busybox-tar (default: bin)
-#   RUNS        repetitions (default 5)
-#   BENCH_DIR   scratch directory, on the disk under test (default /var/tmp)
+#   RUNS        repetitions (default 5); PLUGGD_BIN, BENCH_DIR: see lib.sh
 set -euo pipefail
-BIN=${PLUGGD_BIN:-$(cd "$(dirname "$0")/.." && pwd)/bin}
 RUNS=${RUNS:-5}
-work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/pluggd-bench.XXXXXX")
-pid= dpid=
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null || true
-	grep -o " $work/[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
 
 "$BIN/busybox-tar" --padding $((100 << 20)) > "$work/layer.tar"
 size=$(stat -c %s "$work/layer.tar")
-: > "$work/config.toml"
-"$BIN/pluggd" --config "$work/config.toml" -H "unix://$work/s.sock" -g "$work/root" \
-	--exec-root "$work/exec" -p "$work/pid" > "$work/daemon.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do curl -fs --unix-socket "$work/s.sock" http://x/_ping >/dev/null 2>&1 && break; sleep 0.1; done
-
-# The reference: Debian's dockerd, private socket, data and exec roots, no
-# network changes to the host.
-if command -v dockerd >/dev/null; then
-	dockerd --data-root "$work/docker-root" --exec-root "$work/docker-exec" -H "unix://$work/d.sock" \
-		--pidfile "$work/docker.pid" --storage-driver overlay2 --iptables=false --ip-masq=false --bridge=none \
-		> "$work/dockerd.log" 2>&1 &
-	dpid=$!
-	for _ in $(seq 300); do curl -fs --unix-socket "$work/d.sock" http://x/_ping >/dev/null 2>&1 && break; sleep 0.1; done
-	curl -fs --unix-socket "$work/d.sock" http://x/_ping >/dev/null || { echo "dockerd did not start:" >&2; tail "$work/dockerd.log" >&2; dpid=; }
-fi
-
-now() { date +%s%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+start_pluggd
+start_dockerd
 
 import_via() { # socket, tag -> prints elapsed ms
 	local t0 t1 out
@@ -73,7 +45,6 @@ done
 m_api=$(printf '%s\n' "${api[@]}" | median)
 m_tar=$(printf '%s\n' "${tarx[@]}" | median)
 printf 'import of a %d MiB layer tar, %d runs (ms): pluggd API %s | tar -x %s\n' $((size >> 20)) "$RUNS" "${api[*]}" "${tarx[*]}"
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 printf 'median: pluggd %d ms, tar -x %d ms, ratio pluggd/tar = %s\n' "$m_api" "$m_tar" "$(ratio "$m_api" "$m_tar")"
 if [ "${#ref[@]}" -gt 0 ]; then
 	m_ref=$(printf '%s\n' "${ref[@]}" | median)
