@@ -9,14 +9,15 @@ import (
 )
 
 // Host owns every plugin process the daemon runs. Create it with NewHost,
-// start drivers with StartStorage, and call Shutdown once when the daemon
-// stops.
+// start drivers with StartStorage and StartExec, and call Shutdown once
+// when the daemon stops.
 type Host struct {
 	log *slog.Logger
 
-	mu       sync.Mutex
-	closed   bool
-	storages []*Storage
+	mu     sync.Mutex
+	closed bool
+	// stops stops each started driver (Storage.shutdown, Exec.shutdown).
+	stops []func(context.Context) error
 
 	// Plugins are forked by one goroutine locked to its OS thread: the
 	// kernel sends a child its Pdeathsig when the *thread* that forked it
@@ -66,19 +67,22 @@ func (h *Host) onSpawnThread(ctx context.Context, f func()) error {
 	return nil
 }
 
-func (h *Host) add(s *Storage) error {
+// add registers a started driver's stop function for Shutdown.
+func (h *Host) add(stop func(context.Context) error) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return errors.New("plugin host is shut down")
 	}
-	h.storages = append(h.storages, s)
+	h.stops = append(h.stops, stop)
 	return nil
 }
 
-// Shutdown calls Cleanup on every driver, stops every plugin process and
-// waits for them. Calls made afterwards fail with ErrUnavailable. ctx
-// bounds the Cleanup calls; processes are stopped regardless.
+// Shutdown calls Cleanup on every storage driver, stops every plugin
+// process and waits for them. Containers are not touched: an exec plugin's
+// supervisors run in their own sessions and outlive it. Calls made
+// afterwards fail with ErrUnavailable. ctx bounds the Cleanup calls;
+// processes are stopped regardless.
 func (h *Host) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	if h.closed {
@@ -86,18 +90,18 @@ func (h *Host) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	h.closed = true
-	storages := h.storages
-	h.storages = nil
+	stops := h.stops
+	h.stops = nil
 	h.mu.Unlock()
 
 	var errs []error
 	var wg sync.WaitGroup
 	var errMu sync.Mutex
-	for _, s := range storages {
+	for _, stop := range stops {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.shutdown(ctx); err != nil {
+			if err := stop(ctx); err != nil {
 				errMu.Lock()
 				errs = append(errs, err)
 				errMu.Unlock()

@@ -30,7 +30,8 @@ type process struct {
 	raw    any // what Dispense returned
 	pid    int
 	// fds is the descriptor side channel (pluginrpc.FDSender) the
-	// process was started with, for tar streams through pipes.
+	// process was started with, for tar streams through pipes; nil when
+	// its kind does not use one.
 	fds *pluginrpc.FDSender
 	// exited is closed when the process has exited (seen through a
 	// pidfd, which does not depend on go-plugin reaping it or on its
@@ -45,6 +46,10 @@ type launchSpec struct {
 	major              int
 	plugins            map[int]plugin.PluginSet
 	log                *slog.Logger
+	// fdChannel offers the plugin the descriptor side channel as its fd
+	// 3. Only kinds that use it ask: every descriptor a plugin inherits
+	// is one its own children may inherit too.
+	fdChannel bool
 }
 
 func logLevelName(l *slog.Logger) string {
@@ -59,22 +64,35 @@ func logLevelName(l *slog.Logger) string {
 // startProcess starts the plugin binary, does go-plugin's handshake and
 // dispenses the plugin of the spec's kind. On error no process is left.
 func (h *Host) startProcess(ctx context.Context, spec launchSpec) (*process, error) {
-	// The descriptor side channel: the plugin's end becomes its fd 3
-	// (the first of ExtraFiles). Offering it costs a plugin that does not
-	// use it one idle descriptor.
-	fds, fdPeer, err := pluginrpc.NewFDChannel()
-	if err != nil {
-		return nil, err
-	}
 	cmd := exec.Command(spec.binary)
 	cmd.Env = append(os.Environ(),
 		pluginrpc.ParentPIDEnv+"="+strconv.Itoa(os.Getpid()),
-		"PLUGGD_PLUGIN_LOG_LEVEL="+logLevelName(spec.log),
-		pluginrpc.FDChannelEnv+"=3")
-	cmd.ExtraFiles = []*os.File{fdPeer}
+		pluginrpc.LogLevelEnv+"="+logLevelName(spec.log))
+	// The descriptor side channel: the plugin's end becomes its fd 3
+	// (the first of ExtraFiles).
+	var fds *pluginrpc.FDSender
+	var fdPeer *os.File
+	if spec.fdChannel {
+		var err error
+		fds, fdPeer, err = pluginrpc.NewFDChannel()
+		if err != nil {
+			return nil, err
+		}
+		cmd.Env = append(cmd.Env, pluginrpc.FDChannelEnv+"=3")
+		cmd.ExtraFiles = []*os.File{fdPeer}
+	}
+	closeFDs := func() {
+		if fds != nil {
+			fds.Close()
+		}
+	}
 	// Belt and braces with the plugin's own prctl and parent watchdog:
 	// the plugin gets SIGKILL as soon as the spawner thread dies, which
-	// covers a plugin too wedged to run its watchdog.
+	// covers a plugin too wedged to run its watchdog. The kernel clears a
+	// parent-death signal in the children of a fork (prctl(2)), so this
+	// reaches the plugin only, never the container supervisors an exec
+	// plugin starts. No Setpgid or Setsid either way: the plugin stays in
+	// the daemon's process group, and the host signals it by pid only.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderrLog := spec.log.With("stream", "stderr")
 	client := plugin.NewClient(&plugin.ClientConfig{
@@ -94,24 +112,26 @@ func (h *Host) startProcess(ctx context.Context, spec launchSpec) (*process, err
 		SyncStderr: &pluginrpc.LineWriter{Log: func(line string) { stderrLog.Info(line) }},
 	})
 	var startErr error
-	err = h.onSpawnThread(ctx, func() { _, startErr = client.Start() })
-	// The child has its copy (or there is no child).
-	fdPeer.Close()
+	err := h.onSpawnThread(ctx, func() { _, startErr = client.Start() })
+	if fdPeer != nil {
+		// The child has its copy (or there is no child).
+		fdPeer.Close()
+	}
 	if err != nil {
 		client.Kill()
-		fds.Close()
+		closeFDs()
 		return nil, err
 	}
 	if startErr != nil {
 		client.Kill()
-		fds.Close()
+		closeFDs()
 		return nil, pluginrpc.FromHandshakeError(startErr, spec.kind, spec.binary, pluginrpc.Version{Major: spec.major, Minor: -1})
 	}
 	p := &process{client: client, fds: fds, exited: make(chan struct{}), stop: make(chan struct{})}
 	fail := func(err error) (*process, error) {
 		close(p.stop)
 		client.Kill()
-		fds.Close()
+		closeFDs()
 		return nil, err
 	}
 	if rc := client.ReattachConfig(); rc != nil {
@@ -186,7 +206,9 @@ func (p *process) ping(ctx context.Context) error {
 }
 
 // kill stops the process: go-plugin asks it to exit, waits two seconds,
-// then kills it. It returns once the process has exited.
+// then kills it. It returns once the process has exited. Both go-plugin's
+// kill (os.Process.Kill) and ours signal the plugin's pid, never its
+// process group: an exec plugin's containers must survive it.
 func (p *process) kill() {
 	p.client.Kill()
 	select {
@@ -199,5 +221,7 @@ func (p *process) kill() {
 	default:
 		close(p.stop)
 	}
-	p.fds.Close()
+	if p.fds != nil {
+		p.fds.Close()
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	pluginv1 "github.com/pluggd/pluggd/core/driver/pluginrpc/proto"
+	"github.com/pluggd/pluggd/core/errdefs"
 	"google.golang.org/grpc"
 )
 
@@ -65,4 +66,20 @@ func Negotiate(ctx context.Context, conn grpc.ClientConnInterface, offer Offer) 
 	}
 	p := resp.GetPlugin()
 	return Announcement{Kind: p.GetKind(), Version: Version{Major: int(p.GetMajor()), Minor: int(p.GetMinor())}}, nil
+}
+
+// NegotiateKind is the daemon's whole negotiation with a plugin it expects
+// to be of kind, speaking ours: it refuses a plugin of another kind
+// (InvalidParameter), another major version, or a minor older than
+// minMinor (a *VersionError naming label, the plugin's path, and both
+// versions). It returns the plugin's version.
+func NegotiateKind(ctx context.Context, conn grpc.ClientConnInterface, kind string, ours Version, minMinor int, label string) (Version, error) {
+	a, err := Negotiate(ctx, conn, Offer{Supported: map[string]Version{kind: ours}})
+	if err != nil {
+		return Version{}, err
+	}
+	if a.Kind != kind {
+		return a.Version, errdefs.InvalidParameter(fmt.Errorf("plugin %q is a %s plugin, not a %s plugin", label, a.Kind, kind))
+	}
+	return a.Version, CheckVersion(kind, label, a.Version, ours, minMinor)
 }

@@ -1,0 +1,33 @@
+package plugin
+
+import (
+	"context"
+
+	"github.com/pluggd/pluggd/core/driver/exec"
+	"github.com/pluggd/pluggd/core/driver/pluginrpc"
+	"google.golang.org/grpc"
+)
+
+// NewInProcess runs factory's driver behind the real wire — a gRPC server
+// with the exec and negotiation services, a gRPC client, a unix socketpair
+// between them — without a subprocess. It negotiates, calls Init with opts
+// and returns the Client; Close stops both ends. The conformance suite
+// uses it to check that a driver means the same through the wire as in
+// process.
+func NewInProcess(ctx context.Context, factory exec.Factory, opts exec.InitOptions) (*Client, error) {
+	cc, stop, err := pluginrpc.InProcess(pluginrpc.KindExec, func(s *grpc.Server) { Register(s, factory, nil) })
+	if err != nil {
+		return nil, err
+	}
+	c := NewClient(cc)
+	c.close = stop
+	if _, err := c.Negotiate(ctx, "in-process"); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if _, err := c.Init(ctx, opts); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}

@@ -1,0 +1,106 @@
+package pluginrpc
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// InProcess serves the services register adds on a gRPC server inside
+// this process, connected to a gRPC client by a unix socketpair: the real
+// wire without a subprocess, for conformance suites. stop closes the client
+// and stops the server. name labels the connection.
+func InProcess(name string, register func(*grpc.Server)) (conn *grpc.ClientConn, stop func() error, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("socketpair: %w", err)
+	}
+	serverConn, err := fileConn(fds[0], name+"-server")
+	if err != nil {
+		unix.Close(fds[1])
+		return nil, nil, err
+	}
+	clientConn, err := fileConn(fds[1], name+"-client")
+	if err != nil {
+		serverConn.Close()
+		return nil, nil, err
+	}
+
+	gs := grpc.NewServer(ServerOptions()...)
+	register(gs)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = gs.Serve(newOneConnListener(serverConn))
+	}()
+
+	dialed := false
+	var dialMu sync.Mutex
+	cc, err := grpc.NewClient("passthrough:///"+name+"-in-process", append(DialOptions(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(context.Context, string) (net.Conn, error) {
+			dialMu.Lock()
+			defer dialMu.Unlock()
+			// There is one connection; once it is gone the server
+			// is gone too.
+			if dialed {
+				return nil, fmt.Errorf("in-process %s server is closed", name)
+			}
+			dialed = true
+			return clientConn, nil
+		}))...)
+	if err != nil {
+		gs.Stop()
+		clientConn.Close()
+		<-served
+		return nil, nil, err
+	}
+	return cc, func() error {
+		err := cc.Close()
+		gs.Stop()
+		<-served
+		return err
+	}, nil
+}
+
+func fileConn(fd int, name string) (net.Conn, error) {
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	return net.FileConn(f)
+}
+
+// oneConnListener hands out one connection, then blocks until closed.
+type oneConnListener struct {
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+	addr   net.Addr
+}
+
+func newOneConnListener(c net.Conn) *oneConnListener {
+	l := &oneConnListener{conns: make(chan net.Conn, 1), closed: make(chan struct{}), addr: c.LocalAddr()}
+	l.conns <- c
+	return l
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *oneConnListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *oneConnListener) Addr() net.Addr { return l.addr }
