@@ -54,16 +54,7 @@ func (c *Client) err(ctx context.Context, err error) error {
 // MinProtocolMinor with a *pluginrpc.VersionError naming label (the
 // plugin's path) and both versions.
 func (c *Client) Negotiate(ctx context.Context, label string) (pluginrpc.Version, error) {
-	a, err := pluginrpc.Negotiate(ctx, c.conn, pluginrpc.Offer{
-		Supported: map[string]pluginrpc.Version{pluginrpc.KindStorage: Version()},
-	})
-	if err != nil {
-		return pluginrpc.Version{}, err
-	}
-	if a.Kind != pluginrpc.KindStorage {
-		return a.Version, errdefs.InvalidParameter(fmt.Errorf("plugin %q is a %s plugin, not a storage plugin", label, a.Kind))
-	}
-	return a.Version, pluginrpc.CheckVersion(pluginrpc.KindStorage, label, a.Version, Version(), MinProtocolMinor)
+	return pluginrpc.NegotiateKind(ctx, c.conn, pluginrpc.KindStorage, Version(), MinProtocolMinor, label)
 }
 
 // OfferPipeStreams makes Init offer the plugin tar streams through pipes
