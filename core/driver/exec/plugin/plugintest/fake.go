@@ -194,6 +194,10 @@ func (d *Driver) running(id string, paused bool) (*record, error) {
 	if r.State.Status != exec.StatusRunning && !(paused && r.State.Status == exec.StatusPaused) {
 		return nil, errdefs.Conflict(fmt.Errorf("container %s is %s, not running", id, r.State.Status))
 	}
+	// kill(2) of pid 0 or -1 would signal a whole group.
+	if r.State.Pid <= 0 {
+		return nil, errdefs.System(fmt.Errorf("container %s: bad pid %d in its state", id, r.State.Pid))
+	}
 	return r, nil
 }
 
