@@ -1,0 +1,313 @@
+package native
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/utils"
+	"golang.org/x/sys/unix"
+
+	"github.com/pluggd/pluggd/core/driver/exec"
+	"github.com/pluggd/pluggd/core/driver/exec/supervisor"
+	"github.com/pluggd/pluggd/core/errdefs"
+)
+
+// specFile is the ContainerSpec the driver writes in the container's
+// directory for its supervisor.
+const specFile = "container.json"
+
+// lcDir is libcontainer's state root inside a container's directory
+// (state.json, exec.fifo under lc/<id>/).
+const lcDir = "lc"
+
+// defaultPath is Docker 1.7's default PATH, used when the spec's
+// environment has none (runc's init looks the program up with the
+// container's own PATH).
+const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// containerFile is specFile's content.
+type containerFile struct {
+	Spec exec.ContainerSpec `json:"spec"`
+	Host hostInfo           `json:"host"`
+}
+
+// Runtime is the supervisor.Runtime of the native driver: it runs in the
+// supervisor process and makes the container with libcontainer.
+type Runtime struct {
+	dir  string
+	spec exec.ContainerSpec
+	host hostInfo
+
+	// calls runs functions on one OS thread that never exits: the
+	// container's init is a child of the thread that forked libcontainer's
+	// bootstrap, and its parent-death signal (SIGKILL) fires when that
+	// thread exits, which a Go thread does when a goroutine locked to it
+	// returns (libcontainer itself does that in its mount-source helper).
+	calls chan func()
+
+	container  *libcontainer.Container
+	memoryPath string // the container's memory cgroup, for OOM
+}
+
+var _ supervisor.Runtime = (*Runtime)(nil)
+
+// NewRuntime reads the container's spec from dir, its directory in the
+// driver's state (the supervisor's state directory).
+func NewRuntime(dir string) (*Runtime, error) {
+	b, err := os.ReadFile(filepath.Join(dir, specFile))
+	if err != nil {
+		return nil, err
+	}
+	var cf containerFile
+	if err := json.Unmarshal(b, &cf); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, specFile), err)
+	}
+	r := &Runtime{dir: dir, spec: cf.Spec, host: cf.Host, calls: make(chan func())}
+	go r.thread()
+	return r, nil
+}
+
+// Supervise is the body of "<plugin> supervise <dir>": the container's
+// supervisor (core/driver/exec/supervisor) with this driver's Runtime.
+func Supervise(ctx context.Context, dir string) int {
+	rt, err := NewRuntime(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "exec-native supervisor:", err)
+		return 1
+	}
+	return supervisor.Main(ctx, rt)
+}
+
+func (r *Runtime) thread() {
+	runtime.LockOSThread()
+	// Never unlocked and never returning: see Runtime.calls.
+	for f := range r.calls {
+		f()
+	}
+	select {}
+}
+
+// onThread runs f on the runtime's dedicated thread.
+func (r *Runtime) onThread(f func() error) error {
+	done := make(chan error, 1)
+	r.calls <- func() { done <- f() }
+	return <-done
+}
+
+// Create creates the container with libcontainer and starts its init,
+// which then waits on libcontainer's exec fifo. runc's init looks the
+// program up (exec.LookPath in the container) before waiting, so a missing
+// program fails here.
+func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (supervisor.Created, error) {
+	spec := r.spec
+	if len(spec.Process.Args) == 0 {
+		return supervisor.Created{}, errdefs.InvalidParameter(errors.New("no command specified"))
+	}
+	cfg, err := libcontainerConfig(spec, r.host)
+	if err != nil {
+		return supervisor.Created{}, err
+	}
+	u, err := resolveUser(spec.Rootfs, spec.Process.User)
+	if err != nil {
+		return supervisor.Created{}, err
+	}
+	proc := &libcontainer.Process{
+		Args:             spec.Process.Args,
+		Env:              processEnv(spec.Process.Env, u.Home),
+		UID:              u.UID,
+		GID:              u.GID,
+		AdditionalGroups: u.Groups,
+		Cwd:              spec.Process.Cwd,
+		Init:             true,
+		ConsoleWidth:     stdio.Width,
+		ConsoleHeight:    stdio.Height,
+	}
+	if proc.Cwd == "" {
+		proc.Cwd = "/"
+	}
+	if !filepath.IsAbs(proc.Cwd) {
+		return supervisor.Created{}, errdefs.InvalidParameter(fmt.Errorf("working directory %q is not an absolute path", proc.Cwd))
+	}
+	// nil *os.File must stay a nil io.Reader/Writer (then /dev/null).
+	if stdio.Stdin != nil {
+		proc.Stdin = stdio.Stdin
+	}
+	if stdio.Stdout != nil {
+		proc.Stdout = stdio.Stdout
+	}
+	if stdio.Stderr != nil {
+		proc.Stderr = stdio.Stderr
+	}
+
+	var consoleRecv chan consoleResult
+	if stdio.Terminal {
+		parent, child, err := utils.NewSockPair("console")
+		if err != nil {
+			return supervisor.Created{}, err
+		}
+		defer parent.Close()
+		defer child.Close()
+		proc.ConsoleSocket = child
+		// The init sends the pty master while it sets itself up, before
+		// Start returns: receive concurrently rather than rely on the
+		// socket buffer.
+		consoleRecv = make(chan consoleResult, 1)
+		go func() {
+			f, err := utils.RecvFile(parent)
+			consoleRecv <- consoleResult{f, err}
+		}()
+	}
+
+	var c *libcontainer.Container
+	err = r.onThread(func() error {
+		var err error
+		c, err = libcontainer.Create(filepath.Join(r.dir, lcDir), spec.ID, cfg)
+		if err != nil {
+			return err
+		}
+		if err := c.Start(proc); err != nil {
+			_ = c.Destroy()
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return supervisor.Created{}, classifyStartError(err)
+	}
+	r.container = c
+	if st, err := c.State(); err == nil {
+		r.memoryPath = st.CgroupPaths["memory"]
+		if cgroups.IsCgroup2UnifiedMode() {
+			r.memoryPath = st.CgroupPaths[""]
+		}
+	}
+	pid, err := proc.Pid()
+	if err != nil {
+		r.abort(0)
+		return supervisor.Created{}, err
+	}
+	created := supervisor.Created{Pid: pid}
+	if stdio.Terminal {
+		// The init's stage closed its end of the socket pair by now;
+		// closing ours makes a receive that never got a master fail
+		// instead of hanging.
+		proc.ConsoleSocket.Close()
+		res := <-consoleRecv
+		if res.err != nil {
+			r.abort(pid)
+			return supervisor.Created{}, fmt.Errorf("receive the container's terminal: %w", res.err)
+		}
+		created.Console = res.f
+	}
+	return created, nil
+}
+
+type consoleResult struct {
+	f   *os.File
+	err error
+}
+
+// abort undoes a Create that failed after the init started: it kills and
+// reaps the init (the supervisor reaps nothing while Create runs) and
+// destroys the container, so nothing is left behind.
+func (r *Runtime) abort(pid int) {
+	if pid > 0 {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(pid, &ws, 0, nil)
+	}
+	_ = r.onThread(func() error { return r.container.Destroy() })
+	r.container = nil
+}
+
+// Start lets the init execute the program (it opens libcontainer's exec
+// fifo for reading, which releases the init).
+func (r *Runtime) Start(ctx context.Context) error {
+	if r.container == nil {
+		return errdefs.Conflict(errors.New("container was not created"))
+	}
+	return r.onThread(func() error { return r.container.Exec() })
+}
+
+// Exited adds OOMKilled from the memory cgroup: the kernel counts OOM
+// kills in memory.oom_control (cgroup v1, "oom_kill", Linux 4.13+) or
+// memory.events (v2, "oom_kill"); a container killed with SIGKILL while
+// the counter is non-zero was OOM-killed, as Docker reported it.
+func (r *Runtime) Exited(ctx context.Context, status exec.ExitStatus) exec.ExitStatus {
+	if r.memoryPath != "" && status.Code == 128+int(unix.SIGKILL) {
+		file := "memory.oom_control"
+		if cgroups.IsCgroup2UnifiedMode() {
+			file = "memory.events"
+		}
+		if n, ok := readKeyedUint(filepath.Join(r.memoryPath, file), "oom_kill"); ok && n > 0 {
+			status.OOMKilled = true
+		}
+	}
+	return status
+}
+
+// Destroy removes the container's cgroups and libcontainer state.
+func (r *Runtime) Destroy(ctx context.Context) error {
+	if r.container == nil {
+		return nil
+	}
+	return r.onThread(func() error { return r.container.Destroy() })
+}
+
+// processEnv is the program's environment: the spec's, with Docker 1.7's
+// PATH when it has none and HOME from /etc/passwd when it has none.
+func processEnv(env []string, home string) []string {
+	out := withHome(env, home)
+	for _, kv := range out {
+		if strings.HasPrefix(kv, "PATH=") {
+			return out
+		}
+	}
+	return append(out, defaultPath)
+}
+
+// execErrorRE finds the exec.LookPath or execve error in libcontainer's
+// error chain ("unable to start container process: error during container
+// init: exec: \"nosuch\": executable file not found in $PATH"); the init's
+// error crosses a pipe as text, so its class has to be recovered from it.
+var execErrorRE = regexp.MustCompile(`exec: "[^"]*": .*$`)
+
+// classifyStartError makes a program that cannot be found or executed an
+// InvalidParameter error with the message Docker printed.
+func classifyStartError(err error) error {
+	msg := err.Error()
+	if m := execErrorRE.FindString(msg); m != "" {
+		return errdefs.InvalidParameter(errors.New(m))
+	}
+	if strings.Contains(msg, "chdir to cwd") || strings.Contains(msg, "setup user") {
+		return errdefs.InvalidParameter(err)
+	}
+	return err
+}
+
+// readKeyedUint reads "key value" lines (memory.oom_control,
+// memory.events) and returns key's value.
+func readKeyedUint(path, key string) (uint64, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, " ")
+		if ok && k == key {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
