@@ -18,18 +18,29 @@ var defaultCaps = []string{
 	"SYS_CHROOT", "KILL", "AUDIT_WRITE",
 }
 
-// allCaps is every capability the running kernel supports, by name without
-// "CAP_". Docker 1.7's "all" meant every capability it knew; the kernel's
-// list is the modern equivalent (libcontainer ignores, with a warning,
-// names the kernel lacks, so listing more would gain nothing).
+// allCaps is every capability this process can hand on, by name without
+// "CAP_": those the kernel supports and that are in our own bounding set.
+// Docker 1.7's "all" meant every capability it knew; a capability outside
+// the daemon's bounding set cannot be granted (the container's init would
+// fail with EPERM), so "all" means what the host gives us, as later
+// Docker has it.
 func allCaps() ([]string, error) {
 	list, err := capability.ListSupported()
 	if err != nil {
 		return nil, fmt.Errorf("list capabilities: %w", err)
 	}
-	names := make([]string, len(list))
-	for i, c := range list {
-		names[i] = strings.ToUpper(c.String())
+	self, err := capability.NewPid2(0)
+	if err == nil {
+		err = self.Load()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read own capabilities: %w", err)
+	}
+	var names []string
+	for _, c := range list {
+		if self.Get(capability.BOUNDING, c) {
+			names = append(names, strings.ToUpper(c.String()))
+		}
 	}
 	return names, nil
 }

@@ -13,6 +13,12 @@ import (
 	"strings"
 
 	"github.com/opencontainers/cgroups"
+	// Strictly required by libcontainer, as runc's own main has it: the
+	// package's init installs the device-cgroup writers into package
+	// cgroups (cgroups.DevicesSetV1/V2); without it every Create fails
+	// with "cgroup manager is not configured to set device rules". There
+	// is no exported way to install them explicitly.
+	_ "github.com/opencontainers/cgroups/devices"
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/utils"
 	"golang.org/x/sys/unix"
