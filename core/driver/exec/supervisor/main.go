@@ -2,9 +2,42 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pluggd/pluggd/core/driver/exec"
+	"github.com/pluggd/pluggd/core/errdefs"
+	"github.com/pluggd/pluggd/core/jsonlog"
 )
+
+// Timings of the supervisor's end.
+const (
+	// outputGrace is how long output is still copied after the init
+	// exited while something (an orphan outside a pid namespace) keeps the
+	// container's stdout open; Docker's containers always had a pid
+	// namespace, whose end kills every process.
+	outputGrace = 2 * time.Second
+	// lingerGrace keeps the socket open a little after the exit is
+	// recorded, so that a Wait racing with the end still gets an answer
+	// (later ones read exit.json through the driver).
+	lingerGrace = 200 * time.Millisecond
+	// drainGrace bounds the wait for attached clients to take the last
+	// output and the exit frame.
+	drainGrace = 5 * time.Second
+)
+
+// copyBuf is the size of each output stream's copy buffer.
+const copyBuf = 32 << 10
 
 // Main is the body of a supervisor process: the driver binary, re-executed
 // by Spawn, calls it with the container's Runtime and exits with the code
@@ -12,7 +45,442 @@ import (
 // environment (EnvStateDir), creates the container, reports to Spawn, and
 // serves its socket until the container has exited, its status is recorded
 // and attached clients have received all output.
+//
+// Main tunes the Go runtime for a small resident set (one P, an eager
+// garbage collector): a host may run hundreds of supervisors, and copying
+// output needs neither parallelism nor a large heap.
 func Main(ctx context.Context, rt Runtime) int {
-	fmt.Fprintln(os.Stderr, "supervisor: not implemented yet")
-	return 2
+	runtime.GOMAXPROCS(1)
+	debug.SetGCPercent(50)
+	debug.SetMemoryLimit(24 << 20)
+
+	dir := os.Getenv(EnvStateDir)
+	syncw := syncFile()
+	report := func(msg syncMessage) {
+		if syncw == nil {
+			return
+		}
+		syncw.Write(marshalLine(msg))
+		syncw.Close()
+		syncw = nil
+	}
+	fail := func(err error) int {
+		report(syncMessage{Error: err.Error(), Class: errdefs.ClassOf(err)})
+		fmt.Fprintf(os.Stderr, "supervisor: %v\n", err)
+		return 1
+	}
+	if syncw != nil {
+		// The sync descriptor must not leak into the container, or Spawn
+		// would wait for the container's end instead of our report.
+		unix.CloseOnExec(int(syncw.Fd()))
+	}
+	if dir == "" {
+		return fail(fmt.Errorf("%s is not set: the supervisor must be started by supervisor.Spawn", EnvStateDir))
+	}
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		return fail(err)
+	}
+	s := &supervisor{
+		cfg:       cfg,
+		dir:       dir,
+		rt:        rt,
+		attachers: map[*attacher]struct{}{},
+		exited:    make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	code, err := s.run(ctx, report)
+	if err != nil {
+		return fail(err)
+	}
+	return code
+}
+
+// supervisor is the state of one supervisor process.
+type supervisor struct {
+	cfg   Config
+	dir   string
+	rt    Runtime
+	ident Identity
+
+	// reapMu is held while the Runtime creates or starts the container
+	// (the supervisor reaps nothing then, see Runtime) and while reaping
+	// or signalling, so that a signal never reaches a reused pid.
+	reapMu  sync.Mutex
+	initPid int // 0 once reaped
+	pid     int // the init's pid as created, never changes
+
+	mu        sync.Mutex
+	status    exec.Status
+	startedAt time.Time
+	exit      *exitRecord // set once recorded, before done closes
+	attachers map[*attacher]struct{}
+	stdinOnce bool // the first stdin client has ended
+
+	stdinMu sync.Mutex
+	stdin   *os.File // pipe write end or console master; nil when closed
+	console *os.File
+
+	exited chan struct{} // the init was reaped
+	waitSt syscall.WaitStatus
+	done   chan struct{} // exit recorded, output all delivered
+
+	conns sync.WaitGroup
+}
+
+func (s *supervisor) run(ctx context.Context, report func(syncMessage)) (int, error) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return 0, fmt.Errorf("become child subreaper: %w", err)
+	}
+	// Before anything can exit, so that no SIGCHLD is missed; a buffer of
+	// one suffices because each one triggers a loop reaping all.
+	sigchld := make(chan os.Signal, 1)
+	signal.Notify(sigchld, syscall.SIGCHLD)
+	// Without a terminal of our own SIGHUP only comes from a careless
+	// sender; it must not kill the container with us.
+	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
+
+	ident, err := selfIdentity()
+	if err != nil {
+		return 0, err
+	}
+	s.ident = ident
+	if err := writeJSON(s.dir, IdentityFile, ident); err != nil {
+		return 0, err
+	}
+	os.Remove(s.cfg.Socket)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: s.cfg.Socket, Net: "unix"})
+	if err != nil {
+		return 0, err
+	}
+	ln.SetUnlinkOnClose(false)
+	closeListener := func() {
+		ln.Close()
+		os.Remove(s.cfg.Socket)
+	}
+	if err := os.Chmod(s.cfg.Socket, 0o600); err != nil {
+		closeListener()
+		return 0, err
+	}
+
+	var logw *jsonlog.Writer
+	var logf *os.File
+	if s.cfg.LogPath != "" {
+		logf, err = os.OpenFile(s.cfg.LogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			closeListener()
+			return 0, fmt.Errorf("open container log: %w", err)
+		}
+		defer logf.Close()
+		logw = jsonlog.NewWriter(logf)
+	}
+
+	stdio, parentEnds, err := s.makeStdio()
+	if err != nil {
+		closeListener()
+		return 0, err
+	}
+	s.reapMu.Lock()
+	created, err := s.rt.Create(ctx, stdio)
+	s.reapMu.Unlock()
+	for _, f := range []*os.File{stdio.Stdin, stdio.Stdout, stdio.Stderr} {
+		if f != nil {
+			f.Close()
+		}
+	}
+	if err == nil && s.cfg.Terminal && created.Console == nil {
+		err = errors.New("runtime created a terminal container without returning the console")
+	}
+	if err != nil {
+		for _, f := range parentEnds {
+			f.Close()
+		}
+		closeListener()
+		s.reap() // whatever the runtime left exiting
+		return 0, err
+	}
+	s.initPid = created.Pid
+	s.pid = created.Pid
+	outputs := parentEnds[1:]
+	if s.cfg.Terminal {
+		s.console = created.Console
+		s.stdin = created.Console
+		outputs = []*os.File{created.Console, nil}
+		if s.cfg.ConsoleWidth > 0 && s.cfg.ConsoleHeight > 0 {
+			s.resize(s.cfg.ConsoleWidth, s.cfg.ConsoleHeight)
+		}
+	} else {
+		s.stdin = parentEnds[0]
+	}
+	s.status = exec.StatusCreated
+	if err := writeJSON(s.dir, StatusFile, statusRecord{Status: exec.StatusCreated, Pid: created.Pid}); err != nil {
+		unix.Kill(created.Pid, unix.SIGKILL)
+		closeListener()
+		s.reap()
+		s.rt.Destroy(ctx)
+		return 0, err
+	}
+	report(syncMessage{Pid: created.Pid, Identity: ident})
+
+	var copiers sync.WaitGroup
+	for i, f := range outputs {
+		if f == nil {
+			continue
+		}
+		stream := byte(streamStdout + i)
+		var sw *jsonlog.StreamWriter
+		if logw != nil {
+			sw = logw.Stream([]string{"stdout", "stderr"}[i])
+		}
+		copiers.Add(1)
+		go func() {
+			defer copiers.Done()
+			s.copyOutput(f, stream, sw)
+		}()
+	}
+	go s.serve(ctx, ln)
+	// The reaper runs until the process ends: orphans may exit after the
+	// init.
+	go func() {
+		s.reap()
+		for range sigchld {
+			s.reap()
+		}
+	}()
+
+	<-s.exited
+	status := waitStatus(s.waitSt)
+
+	// Output: until every writer closed it, or the grace ends.
+	outDone := make(chan struct{})
+	go func() { copiers.Wait(); close(outDone) }()
+	select {
+	case <-outDone:
+	case <-time.After(outputGrace):
+		// Closing the read ends unblocks the copiers (pipes and ptys are
+		// in Go's poller); what an orphan writes later is lost.
+		for _, f := range outputs {
+			if f != nil {
+				f.Close()
+			}
+		}
+		<-outDone
+	}
+	for _, f := range outputs {
+		if f != nil {
+			f.Close()
+		}
+	}
+	s.closeStdin()
+	if logf != nil {
+		logf.Sync()
+	}
+
+	status = s.rt.Exited(ctx, status)
+	rec := exitRecord{Code: status.Code, OOMKilled: status.OOMKilled, Error: status.Error, FinishedAt: time.Now().UTC()}
+	if err := writeJSON(s.dir, ExitFile, rec); err != nil {
+		// Still tell the waiters; the driver will see "supervisor died"
+		// later, which is the truth about the record.
+		fmt.Fprintf(os.Stderr, "supervisor: record exit status: %v\n", err)
+	}
+	if err := s.rt.Destroy(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "supervisor: destroy: %v\n", err)
+	}
+
+	s.mu.Lock()
+	s.exit = &rec
+	s.status = exec.StatusStopped
+	atts := s.attacherList()
+	s.mu.Unlock()
+	close(s.done)
+	for _, a := range atts {
+		a.finish(rec)
+	}
+
+	time.Sleep(lingerGrace)
+	closeListener()
+	drained := make(chan struct{})
+	go func() { s.conns.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(drainGrace):
+	}
+	return 0, nil
+}
+
+// makeStdio returns the Stdio for Runtime.Create and the supervisor's ends
+// [stdin write, stdout read, stderr read] (nil where absent).
+func (s *supervisor) makeStdio() (Stdio, []*os.File, error) {
+	if s.cfg.Terminal {
+		return Stdio{Terminal: true, Width: s.cfg.ConsoleWidth, Height: s.cfg.ConsoleHeight}, []*os.File{nil, nil, nil}, nil
+	}
+	var stdio Stdio
+	ends := make([]*os.File, 3)
+	closeAll := func() {
+		for _, f := range append(ends, stdio.Stdin, stdio.Stdout, stdio.Stderr) {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}
+	var err error
+	if s.cfg.OpenStdin {
+		if stdio.Stdin, ends[0], err = os.Pipe(); err != nil {
+			closeAll()
+			return Stdio{}, nil, err
+		}
+	}
+	if ends[1], stdio.Stdout, err = os.Pipe(); err != nil {
+		closeAll()
+		return Stdio{}, nil, err
+	}
+	if ends[2], stdio.Stderr, err = os.Pipe(); err != nil {
+		closeAll()
+		return Stdio{}, nil, err
+	}
+	return stdio, ends, nil
+}
+
+// reap reaps every exited child and reports whether the init is among
+// those reaped so far. It does nothing while the Runtime creates or starts
+// the container (reapMu).
+func (s *supervisor) reap() bool {
+	s.reapMu.Lock()
+	defer s.reapMu.Unlock()
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil || pid <= 0 {
+			break
+		}
+		if pid == s.initPid && s.initPid > 0 {
+			s.waitSt = ws
+			s.initPid = 0
+			close(s.exited)
+		}
+	}
+	select {
+	case <-s.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+func waitStatus(ws syscall.WaitStatus) exec.ExitStatus {
+	switch {
+	case ws.Exited():
+		return exec.ExitStatus{Code: ws.ExitStatus()}
+	case ws.Signaled():
+		return exec.ExitStatus{Code: 128 + int(ws.Signal())}
+	}
+	return exec.ExitStatus{Code: 128, Error: fmt.Sprintf("unexpected wait status %#x", uint32(ws))}
+}
+
+// copyOutput copies one output stream to the log and the attached clients
+// until EOF. A terminal master reports EIO once the last slave descriptor
+// closed, which is its end of file.
+func (s *supervisor) copyOutput(f *os.File, stream byte, sw *jsonlog.StreamWriter) {
+	buf := make([]byte, copyBuf)
+	for {
+		n, err := f.Read(buf)
+		if n > 0 {
+			if sw != nil {
+				sw.Write(buf[:n])
+			}
+			s.broadcast(stream, buf[:n])
+		}
+		if err != nil {
+			break
+		}
+	}
+	if sw != nil {
+		sw.Close()
+	}
+}
+
+func (s *supervisor) broadcast(stream byte, p []byte) {
+	s.mu.Lock()
+	atts := s.attacherList()
+	s.mu.Unlock()
+	for _, a := range atts {
+		if !a.wants(stream) {
+			continue
+		}
+		if err := a.write(stream, p); err != nil {
+			s.detach(a)
+		}
+	}
+}
+
+func (s *supervisor) attacherList() []*attacher {
+	atts := make([]*attacher, 0, len(s.attachers))
+	for a := range s.attachers {
+		atts = append(atts, a)
+	}
+	return atts
+}
+
+func (s *supervisor) detach(a *attacher) {
+	s.mu.Lock()
+	delete(s.attachers, a)
+	s.mu.Unlock()
+	a.conn.Close()
+}
+
+// stdinEnded is called once for each client attached with stdin when its
+// stdin ends (zero-length frame or gone): with StdinOnce the first one
+// closes the container's stdin. With a terminal the stdin is the master
+// itself and stays open, as in Docker 1.7.
+func (s *supervisor) stdinEnded() {
+	s.mu.Lock()
+	first := !s.stdinOnce
+	s.stdinOnce = true
+	s.mu.Unlock()
+	if first && s.cfg.StdinOnce && !s.cfg.Terminal {
+		s.closeStdin()
+	}
+}
+
+func (s *supervisor) writeStdin(p []byte) {
+	s.stdinMu.Lock()
+	defer s.stdinMu.Unlock()
+	if s.stdin != nil {
+		// A container that does not read its stdin blocks its writers,
+		// which is back-pressure on the client; one that exited gives
+		// EPIPE, which drops the data.
+		s.stdin.Write(p)
+	}
+}
+
+func (s *supervisor) closeStdin() {
+	s.stdinMu.Lock()
+	defer s.stdinMu.Unlock()
+	if s.stdin != nil && s.stdin != s.console {
+		s.stdin.Close()
+	}
+	s.stdin = nil
+}
+
+func (s *supervisor) resize(width, height uint16) error {
+	if s.console == nil {
+		return nil
+	}
+	rc, err := s.console.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ioErr error
+	// Control, not Fd: Fd would switch the master to blocking mode and
+	// stop Close from interrupting the copier's Read.
+	err = rc.Control(func(fd uintptr) {
+		ioErr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: height, Col: width})
+	})
+	if err != nil {
+		return err
+	}
+	return ioErr
 }

@@ -10,8 +10,9 @@ import (
 // Runtime is how a driver makes and starts its container's process; the
 // supervisor calls it from Main, in the supervisor process. Calls are made
 // in this order, never concurrently: Create, then (if a client asks) Start,
-// then, once the init has been reaped, Exited and Destroy. Destroy is also
-// called without Start when the container is never started.
+// then, once the init has been reaped (whether or not it was started: a
+// created container ends when the driver kills its init), Exited and
+// Destroy.
 //
 // # Who reaps whom
 //
@@ -55,8 +56,9 @@ type Runtime interface {
 	// typically with OOMKilled filled in from the container's cgroup.
 	Exited(ctx context.Context, status exec.ExitStatus) exec.ExitStatus
 	// Destroy releases what the container held (cgroups, runtime state)
-	// after its init exited, or after Create when it never started (the
-	// supervisor then kills the init with SIGKILL and reaps it first).
+	// after its init exited. The exit status is already recorded; waiters
+	// are answered after Destroy returns, so that a driver deleting the
+	// container then finds its resources gone.
 	Destroy(ctx context.Context) error
 }
 
