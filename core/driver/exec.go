@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"syscall"
 
 	"github.com/pluggd/pluggd/core/driver/exec"
@@ -47,14 +45,8 @@ var _ exec.Driver = (*Exec)(nil)
 // and no process is left behind. The caller calls Restore itself to learn
 // the containers that survived a daemon restart.
 func (h *Host) StartExec(ctx context.Context, cfg ExecConfig) (*Exec, error) {
-	if cfg.Name == "" || !filepath.IsAbs(cfg.Binary) || !filepath.IsAbs(cfg.Root) {
-		return nil, fmt.Errorf("exec driver %q: name, absolute binary path and absolute root are required", cfg.Name)
-	}
-	if err := os.MkdirAll(cfg.Root, 0o700); err != nil {
-		return nil, fmt.Errorf("exec driver %q: %w", cfg.Name, err)
-	}
-	if err := os.Chmod(cfg.Root, 0o700); err != nil {
-		return nil, fmt.Errorf("exec driver %q: %w", cfg.Name, err)
+	if err := prepare(pluginrpc.KindExec, cfg.Name, cfg.Binary, cfg.Root); err != nil {
+		return nil, err
 	}
 	e := &Exec{cfg: cfg, log: h.log.With("plugin", cfg.Name, "kind", pluginrpc.KindExec)}
 	e.slot = &slot[*execplugin.Client, exec.Info]{

@@ -1,13 +1,11 @@
 package driver
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -242,49 +240,23 @@ func TestExecVersionRefused(t *testing.T) {
 }
 
 func TestDaemonKilledLeavesContainers(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	daemon := exec.Command(self)
-	daemon.Env = append(os.Environ(), roleEnv+"=exec-daemon", "PLUGGD_TEST_DIR="+t.TempDir())
-	daemon.Stderr = testWriter{t}
-	out, err := daemon.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
+	daemon, line := startFakeDaemon(t, "exec-daemon")
 	pluginPid, containerPid := 0, 0
+	if f := strings.Fields(line); len(f) == 2 {
+		pluginPid, _ = strconv.Atoi(f[0])
+		containerPid, _ = strconv.Atoi(f[1])
+	}
 	t.Cleanup(func() {
-		daemon.Process.Kill()
-		daemon.Wait()
 		for _, pid := range []int{pluginPid, containerPid} {
 			if pid > 0 && alive(pid) {
 				syscall.Kill(pid, syscall.SIGKILL)
 			}
 		}
 	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading pids from the fake daemon: %v", err)
-	}
-	f := strings.Fields(line)
-	if len(f) == 2 {
-		pluginPid, _ = strconv.Atoi(f[0])
-		containerPid, _ = strconv.Atoi(f[1])
-	}
 	if pluginPid <= 0 || containerPid <= 0 || !alive(pluginPid) || !alive(containerPid) {
 		t.Fatalf("fake daemon printed %q", line)
 	}
-	if err := daemon.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	daemon.Wait()
-	killed := time.Now()
-	waitFor(t, 5*time.Second, "the exec plugin to exit after its daemon was killed", func() bool { return !alive(pluginPid) })
-	t.Logf("plugin exited %v after the daemon was killed", time.Since(killed).Round(time.Millisecond))
+	killFakeDaemon(t, daemon, pluginPid)
 	// Give a parent-death signal or a group kill time to land.
 	time.Sleep(300 * time.Millisecond)
 	if !alive(containerPid) {

@@ -3,7 +3,10 @@ package driver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 )
@@ -64,6 +67,22 @@ func (h *Host) onSpawnThread(ctx context.Context, f func()) error {
 		return ctx.Err()
 	}
 	<-done
+	return nil
+}
+
+// prepare checks a driver's configuration and creates its directory
+// (home or root) with mode 0700, also when it existed with another mode:
+// it holds driver state no other user should read.
+func prepare(kind, name, binary, dir string) error {
+	if name == "" || !filepath.IsAbs(binary) || !filepath.IsAbs(dir) {
+		return fmt.Errorf("%s driver %q: name, absolute binary path and absolute directory are required", kind, name)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("%s driver %q: %w", kind, name, err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("%s driver %q: %w", kind, name, err)
+	}
 	return nil
 }
 

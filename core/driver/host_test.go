@@ -455,13 +455,17 @@ func TestRelaunchFailureIsUnavailable(t *testing.T) {
 	t.Logf("%v", err)
 }
 
-func TestDaemonKilledLeavesNoPlugin(t *testing.T) {
+// startFakeDaemon runs the test binary as a fake daemon in role and
+// returns it with the first line it printed. The daemon is killed at the
+// end of the test.
+func startFakeDaemon(t *testing.T, role string) (*exec.Cmd, string) {
+	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	daemon := exec.Command(self)
-	daemon.Env = append(os.Environ(), roleEnv+"=daemon", "PLUGGD_TEST_DIR="+t.TempDir())
+	daemon.Env = append(os.Environ(), roleEnv+"="+role, "PLUGGD_TEST_DIR="+t.TempDir())
 	daemon.Stderr = testWriter{t}
 	out, err := daemon.StdoutPipe()
 	if err != nil {
@@ -470,22 +474,20 @@ func TestDaemonKilledLeavesNoPlugin(t *testing.T) {
 	if err := daemon.Start(); err != nil {
 		t.Fatal(err)
 	}
-	pluginPid := 0
 	t.Cleanup(func() {
 		daemon.Process.Kill()
 		daemon.Wait()
-		if pluginPid > 0 && alive(pluginPid) {
-			syscall.Kill(pluginPid, syscall.SIGKILL)
-		}
 	})
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
-		t.Fatalf("reading the plugin pid from the fake daemon: %v", err)
+		t.Fatalf("reading the fake daemon's first line: %v", err)
 	}
-	pluginPid, err = strconv.Atoi(strings.TrimSpace(line))
-	if err != nil || !alive(pluginPid) {
-		t.Fatalf("fake daemon printed %q (plugin alive: %v)", line, alive(pluginPid))
-	}
+	return daemon, line
+}
+
+// killFakeDaemon SIGKILLs the daemon and waits until pluginPid is gone.
+func killFakeDaemon(t *testing.T, daemon *exec.Cmd, pluginPid int) {
+	t.Helper()
 	if err := daemon.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -493,6 +495,20 @@ func TestDaemonKilledLeavesNoPlugin(t *testing.T) {
 	killed := time.Now()
 	waitFor(t, 5*time.Second, "the plugin to exit after its daemon was killed", func() bool { return !alive(pluginPid) })
 	t.Logf("plugin exited %v after the daemon was killed", time.Since(killed).Round(time.Millisecond))
+}
+
+func TestDaemonKilledLeavesNoPlugin(t *testing.T) {
+	daemon, line := startFakeDaemon(t, "daemon")
+	pluginPid, err := strconv.Atoi(strings.TrimSpace(line))
+	t.Cleanup(func() {
+		if pluginPid > 0 && alive(pluginPid) {
+			syscall.Kill(pluginPid, syscall.SIGKILL)
+		}
+	})
+	if err != nil || !alive(pluginPid) {
+		t.Fatalf("fake daemon printed %q (plugin alive: %v)", line, alive(pluginPid))
+	}
+	killFakeDaemon(t, daemon, pluginPid)
 }
 
 type testWriter struct{ t *testing.T }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 
 	"github.com/pluggd/pluggd/core/driver/pluginrpc"
 	"github.com/pluggd/pluggd/core/driver/storage"
@@ -45,14 +43,8 @@ var _ storage.Driver = (*Storage)(nil)
 // whose driver refuses to start (storage.ErrNotSupported and the like) is
 // an error carrying the plugin's reason, and no process is left behind.
 func (h *Host) StartStorage(ctx context.Context, cfg StorageConfig) (*Storage, error) {
-	if cfg.Name == "" || !filepath.IsAbs(cfg.Binary) || !filepath.IsAbs(cfg.Home) {
-		return nil, fmt.Errorf("storage driver %q: name, absolute binary path and absolute home are required", cfg.Name)
-	}
-	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
-		return nil, fmt.Errorf("storage driver %q: %w", cfg.Name, err)
-	}
-	if err := os.Chmod(cfg.Home, 0o700); err != nil {
-		return nil, fmt.Errorf("storage driver %q: %w", cfg.Name, err)
+	if err := prepare(pluginrpc.KindStorage, cfg.Name, cfg.Binary, cfg.Home); err != nil {
+		return nil, err
 	}
 	s := &Storage{
 		host: h,

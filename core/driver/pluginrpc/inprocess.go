@@ -104,3 +104,21 @@ func (l *oneConnListener) Close() error {
 }
 
 func (l *oneConnListener) Addr() net.Addr { return l.addr }
+
+// InProcessClient is InProcess for a kind's client: newClient makes the
+// client on the connection, taking ownership of stop (its Close calls
+// it); start runs the negotiation and Init. When start fails everything is
+// stopped and its error returned.
+func InProcessClient[C any](name string, register func(*grpc.Server), newClient func(conn *grpc.ClientConn, stop func() error) C, start func(C) error) (C, error) {
+	var zero C
+	cc, stop, err := InProcess(name, register)
+	if err != nil {
+		return zero, err
+	}
+	c := newClient(cc, stop)
+	if err := start(c); err != nil {
+		stop()
+		return zero, err
+	}
+	return c, nil
+}

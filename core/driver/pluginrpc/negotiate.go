@@ -25,8 +25,9 @@ type Announcement struct {
 }
 
 // RegisterNegotiation serves pluggd.plugin.v1.Negotiation on s, answering
-// every offer with self. The plugin does not refuse a daemon: the daemon
-// decides, because it is the one that can tell the operator.
+// every offer with self, logging to log (nil: no logging). The plugin does
+// not refuse a daemon: the daemon decides, because it is the one that can
+// tell the operator.
 func RegisterNegotiation(s *grpc.Server, self Announcement, log *slog.Logger) {
 	pluginv1.RegisterNegotiationServer(s, &negotiationServer{self: self, log: log})
 }

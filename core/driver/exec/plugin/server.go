@@ -16,9 +16,6 @@ import (
 // Register serves factory's driver on s: pluggd.exec.v1.Exec and
 // pluggd.plugin.v1.Negotiation announcing this build's contract version.
 func Register(s *grpc.Server, factory exec.Factory, log *slog.Logger) *Server {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	srv := NewServer(factory)
 	execv1.RegisterExecServer(s, srv)
 	pluginrpc.RegisterNegotiation(s, pluginrpc.Announcement{Kind: pluginrpc.KindExec, Version: Version()}, log)

@@ -15,19 +15,18 @@ import (
 // conformance suite uses it to check that a driver means the same through
 // the wire as in process.
 func NewInProcess(ctx context.Context, factory storage.Factory, opts storage.InitOptions) (*Client, error) {
-	cc, stop, err := pluginrpc.InProcess(pluginrpc.KindStorage, func(s *grpc.Server) { Register(s, factory, nil) })
-	if err != nil {
-		return nil, err
-	}
-	c := NewClient(cc)
-	c.close = stop
-	if _, err := c.Negotiate(ctx, "in-process"); err != nil {
-		c.Close()
-		return nil, err
-	}
-	if _, err := c.Init(ctx, opts); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
+	return pluginrpc.InProcessClient(pluginrpc.KindStorage,
+		func(s *grpc.Server) { Register(s, factory, nil) },
+		func(cc *grpc.ClientConn, stop func() error) *Client {
+			c := NewClient(cc)
+			c.close = stop
+			return c
+		},
+		func(c *Client) error {
+			if _, err := c.Negotiate(ctx, "in-process"); err != nil {
+				return err
+			}
+			_, err := c.Init(ctx, opts)
+			return err
+		})
 }
