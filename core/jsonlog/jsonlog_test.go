@@ -190,7 +190,7 @@ func TestHundredMegabytesWriteReadTail(t *testing.T) {
 	start := time.Now()
 	sum, lines := writeBig(t, path, 100<<20)
 	t.Logf("wrote 100 MB of output (%d lines) in %v", lines, time.Since(start))
-	if d := time.Since(start); d > 10*time.Second {
+	if d := time.Since(start); d > 10*time.Second && !raceEnabled {
 		t.Errorf("writing 100 MB took %v", d)
 	}
 
@@ -218,7 +218,7 @@ func TestHundredMegabytesWriteReadTail(t *testing.T) {
 	})
 	d := time.Since(start)
 	t.Logf("tail 10 of a 100 MB log in %v", d)
-	if len(tail) != 10 || d > 100*time.Millisecond {
+	if len(tail) != 10 || d > 100*time.Millisecond && !raceEnabled {
 		t.Fatalf("tail=10 gave %d records in %v", len(tail), d)
 	}
 	if last := tail[9].Line; last[len(last)-1] != '\n' {

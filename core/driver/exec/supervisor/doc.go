@@ -31,12 +31,26 @@
 //	Main(ctx, rt Runtime) int                   // in the spawned process (the driver binary re-executed): serve until done
 //	ReadState(stateDir string) (exec.State, error) // what a (re)started driver reports: identity-checked liveness,
 //	                                            // recorded exit status, or "supervisor died" when neither
+//	LoadConfig(stateDir string) (Config, error) // the Config Spawn wrote, for a Runtime that needs it
+//
+// Spawn passes the state directory to Main in the environment (EnvStateDir)
+// and a sync pipe as descriptor 3 (EnvSyncFd); the driver's main only has
+// to recognise its own supervise subcommand and call Main. The state
+// directory holds supervisor.json (Config), identity.json (pid, start time,
+// boot id), status.json (created or running, init pid), exit.json (written,
+// fsynced and renamed before any waiter is told) and the socket.
+//
+// Runtime authors: read Runtime's documentation on reaping. In short, the
+// supervisor reaps nothing while Create or Start runs, and reaps every child
+// itself (wait4(-1)) at all other times; the init's status reaches the
+// Runtime through Exited.
 //
 // # Daemon side
 //
 //	Dial(ctx, socket string) (*Client, error)
 //	(*Client).Info(ctx) (Info, error)           // container id, pids, status, identity
 //	(*Client).Start(ctx) error                  // used by drivers' Start: execute the program
+//	(*Client).Signal(ctx, syscall.Signal) error // used by drivers' Signal: no pid-reuse race
 //	(*Client).Attach(ctx, AttachOptions) (*Attachment, error)
 //	(*Client).Resize(ctx, width, height uint16) error
 //	(*Client).Wait(ctx) (exec.ExitStatus, time.Time, error) // blocks until exit and all output is logged
@@ -45,15 +59,34 @@
 //
 // One request per connection on a unix stream socket (mode 0600, in the
 // driver's state directory). The client writes one JSON line
-// {"version":1,"op":"info"|"start"|"attach"|"resize"|"wait", ...}; the
-// supervisor answers one JSON line, {"error":"..."} or the op's result.
+// {"version":1,"op":"info"|"start"|"signal"|"attach"|"resize"|"wait", ...}
+// ("signal" carries "signal":N, "resize" "width" and "height", "attach"
+// the booleans "stdin", "stdout", "stderr"); the supervisor answers one
+// JSON line {"version":1, ...}: {"error":"...","class":N} (N an errdefs
+// class) or the op's result ("info":{...}, "exit":{"code","oom_killed",
+// "error","finished_at"}). Each side refuses a peer whose version differs,
+// with an error naming both versions.
+//
 // After a successful "attach" answer the connection carries frames in
 // Docker's multiplexed format both ways: an 8-byte header [stream, 0, 0, 0,
-// big-endian uint32 length] and the payload. Client to supervisor: stream 0
-// is stdin data, and a zero-length stream-0 frame closes the container's
-// stdin (honoured only with OpenStdin). Supervisor to client: stream 1
-// stdout, 2 stderr (a terminal's output is all stream 1), and a final
-// stream-3 frame holding the exit status as JSON before the supervisor
-// closes the connection. A newer protocol version is refused with an error
-// naming both versions.
+// big-endian uint32 length] and the payload (at most 1 MiB). Client to
+// supervisor: stream 0 is stdin data (ignored without OpenStdin), and a
+// zero-length stream-0 frame ends this client's stdin; with StdinOnce the
+// first client whose stdin ends (by that frame or by going away) closes the
+// container's stdin (not with a terminal, as in Docker 1.7). Supervisor to
+// client: stream 1 stdout, 2 stderr (a terminal's output is all stream 1),
+// and, once the container's output ended and the status is recorded, a
+// stream-3 frame holding the exit record as JSON, after which the
+// supervisor shuts its side down. A client attached after the exit gets the
+// stream-3 frame at once. Output is written to each client in turn as the
+// container produces it: a client that does not read slows the container
+// (as in Docker); one that went away is dropped.
+//
+// # Lifetime
+//
+// After the init exits the supervisor copies the remaining output (for at
+// most 2 s once the init is gone, in case an orphan outside a pid namespace
+// holds the pipe), records the status, calls Runtime.Destroy, answers
+// waiters and attached clients, keeps the socket 200 ms for late waiters,
+// removes it, and exits once clients have drained (at most 5 s).
 package supervisor

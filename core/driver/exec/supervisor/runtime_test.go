@@ -189,4 +189,3 @@ func testMainMode() (int, bool) {
 
 // isNoProcess reports an ESRCH from kill.
 func isNoProcess(err error) bool { return errors.Is(err, unix.ESRCH) }
-
