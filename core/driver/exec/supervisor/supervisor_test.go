@@ -630,3 +630,20 @@ func TestIdleSupervisorRSS(t *testing.T) {
 		}
 	}
 }
+
+func TestAttachAfterExitGetsTheStatus(t *testing.T) {
+	_, c := spawn(t, Config{}, "/bin/sh", "-c", "exit 5")
+	ctx := ctxT(t)
+	c.Start(ctx)
+	if _, _, err := c.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a, err := c.Attach(ctx, AttachOptions{Stdout: true})
+	if err != nil {
+		t.Skipf("supervisor already gone: %v", err) // past its 200 ms linger
+	}
+	r := <-collect(a)
+	if r.err != nil || r.exit.Code != 5 || len(r.stdout) != 0 {
+		t.Fatalf("%+v", r)
+	}
+}
