@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pluggd/pluggd/api/server"
+	"github.com/pluggd/pluggd/api/server/containers"
 	"github.com/pluggd/pluggd/api/server/images"
 	"github.com/pluggd/pluggd/api/server/system"
 	"github.com/pluggd/pluggd/api/version"
@@ -81,6 +82,7 @@ func serve(ctx context.Context, stopSignals func(), cfg *config.Config, logger *
 	srv := server.New(server.Options{Logger: logger, DockerVersion: daemon.DockerVersion, Version: daemon.Version})
 	system.Register(srv.Group(), d)
 	images.Register(srv.Group(), d.Images())
+	containers.Register(srv.Group(), d.Containers())
 
 	var listeners []net.Listener
 	for _, h := range cfg.Hosts {

@@ -5,13 +5,19 @@ import (
 	"time"
 )
 
-// Container is one container's record, stored as config.json (everything
-// but HostConfig) and hostconfig.json, as Docker 1.7 kept them.
-//
-// The exported fields are the persisted record. A Container shared through
-// the Store is guarded by its own lock: hold Lock while reading or writing
-// fields of a stored container.
+// Container is one container as the Store shares it: its record, guarded
+// by its own lock. Hold Lock while reading or writing the fields of a
+// stored container; Snapshot copies them out.
 type Container struct {
+	Record
+
+	mu      sync.Mutex
+	changed chan struct{}
+}
+
+// Record is a container's persisted record, stored as config.json
+// (everything but HostConfig) and hostconfig.json, as Docker 1.7 kept them.
+type Record struct {
 	ID      string
 	Created time.Time
 	// Path and Args are the program the container runs: the image's and
@@ -41,9 +47,22 @@ type Container struct {
 
 	// HostConfig is stored apart, in hostconfig.json.
 	HostConfig *HostConfig `json:"-"`
+}
 
-	mu      sync.Mutex
-	changed chan struct{}
+// Snapshot returns a copy of the record that stays valid after Unlock; the
+// caller holds the lock. Config and HostConfig are copied one level deep:
+// the daemon replaces slices and maps, never changes them in place.
+func (c *Container) Snapshot() Record {
+	r := c.Record
+	if r.Config != nil {
+		cfg := *r.Config
+		r.Config = &cfg
+	}
+	if r.HostConfig != nil {
+		hc := *r.HostConfig
+		r.HostConfig = &hc
+	}
+	return r
 }
 
 // Lock locks the container's fields.

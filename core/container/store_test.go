@@ -18,8 +18,8 @@ func newContainer(t *testing.T, s *Store, id, name string) *Container {
 	if err := os.MkdirAll(s.Dir(id), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	c := &Container{ID: id, Name: name, Created: time.Now(), Config: &Config{Cmd: []string{"echo", "hi"}},
-		HostConfig: &HostConfig{Binds: []string{"/a:/b"}, LxcConf: LxcConf{{"lxc.utsname", "x"}}}}
+	c := &Container{Record: Record{ID: id, Name: name, Created: time.Now(), Config: &Config{Cmd: []string{"echo", "hi"}},
+		HostConfig: &HostConfig{Binds: []string{"/a:/b"}, LxcConf: LxcConf{{"lxc.utsname", "x"}}}}}
 	if err := s.Add(c); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pluggd/pluggd/core/config"
 	"github.com/pluggd/pluggd/core/driver"
+	"github.com/pluggd/pluggd/core/driver/exec"
 	"github.com/pluggd/pluggd/core/image"
 )
 
@@ -26,6 +27,7 @@ type Daemon struct {
 	storage    storageDriver
 	images     imageCounter
 	imageStore *image.Service
+	containers *Containers
 }
 
 // Start brings the daemon up: root and exec root, the root and pidfile
@@ -80,11 +82,39 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *Dae
 		Driver:        st,
 		Logger:        logger.With("component", "image"),
 		DockerVersion: DockerVersion,
+		// Wired now, called later: the container store opens after the
+		// image store, and Docker 1.7 refused to delete an image a
+		// container uses (409).
+		ImageUsers: func(ctx context.Context) ([]image.ImageUser, error) {
+			if d.containers == nil {
+				return nil, nil
+			}
+			return d.containers.ImageUsers(ctx)
+		},
 	})
 	if err != nil {
 		return nil, err
 	}
 	d.images = d.imageStore
+
+	ex, err := d.startExec(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var execDriver exec.Driver
+	if ex != nil {
+		execDriver = ex
+	}
+	d.containers, err = NewContainers(ctx, ContainersOptions{
+		Root:    filepath.Join(cfg.Root, "containers"),
+		Images:  d.imageStore,
+		Storage: st,
+		Exec:    execDriver,
+		Logger:  logger.With("component", "containers"),
+	})
+	if err != nil {
+		return nil, err
+	}
 	logger.Info("daemon started", "root", cfg.Root, "driver", info.Name, "id", d.id)
 	return d, nil
 }
@@ -92,12 +122,45 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *Dae
 // Images is the image store, the images router's backend.
 func (d *Daemon) Images() *image.Service { return d.imageStore }
 
+// Containers is the container service, the containers router's backend.
+func (d *Daemon) Containers() *Containers { return d.containers }
+
+// startExec starts the exec driver plugin <plugin_dir>/exec-<driver> with
+// its state under <exec_root>/<driver>. A plugin binary that is not
+// installed is not fatal: the daemon then serves images and container
+// records, and starting a container fails with "no execution driver is
+// running". Any other failure is.
+func (d *Daemon) startExec(ctx context.Context) (*driver.Exec, error) {
+	name := d.cfg.Exec.Driver
+	binary := d.cfg.PluginBinary(config.KindExec)
+	if _, err := os.Stat(binary); errors.Is(err, os.ErrNotExist) {
+		d.logger.Warn("exec driver plugin not installed; containers cannot start", "driver", name, "plugin", binary)
+		return nil, nil
+	}
+	d.logger.Info("starting exec driver", "driver", name, "plugin", binary)
+	ex, err := d.host.StartExec(ctx, driver.ExecConfig{
+		Name:    name,
+		Binary:  binary,
+		Root:    filepath.Join(d.cfg.ExecRoot, name),
+		Options: d.cfg.Exec.Options,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("exec driver %s: %w", name, err)
+	}
+	return ex, nil
+}
+
 // Shutdown closes the image store, stops the plugins (the host has the
 // storage driver unmount what it mounted first), removes the pidfile and releases the locks.
 // It is safe on a partly started daemon; the HTTP server must be stopped
 // first so no request uses what goes away.
 func (d *Daemon) Shutdown(ctx context.Context) error {
 	var errs []error
+	if d.containers != nil {
+		// Monitors stop; containers keep running under their supervisors.
+		d.containers.Close()
+		d.containers = nil
+	}
 	if d.imageStore != nil {
 		errs = append(errs, d.imageStore.Close())
 		d.imageStore, d.images = nil, nil

@@ -46,10 +46,13 @@ func (d *Daemon) SystemInfo(ctx context.Context) (*types.Info, error) {
 	name, _ := os.Hostname()
 	initPath, _ := os.Executable()
 	labels := append([]string{}, d.cfg.Labels...)
+	containers, execName := 0, ""
+	if d.containers != nil {
+		containers, execName = d.containers.Count(), d.containers.ExecDriverName()
+	}
 	return &types.Info{
-		ID: d.id,
-		// No container store exists yet.
-		Containers:   0,
+		ID:           d.id,
+		Containers:   containers,
 		Images:       images,
 		Driver:       sinfo.Name,
 		DriverStatus: ds,
@@ -62,9 +65,8 @@ func (d *Daemon) SystemInfo(ctx context.Context) (*types.Info, error) {
 		OomKillDisable: h.OomKillDisable,
 		NGoroutines:    runtime.NumGoroutine(),
 		SystemTime:     time.Now().Format(time.RFC3339Nano),
-		// "" until an exec driver plugin runs: Docker showed the running
-		// driver's name ("native-0.2"), and none is started yet.
-		ExecutionDriver: "",
+		// The running driver's name ("native-0.2"), "" without one.
+		ExecutionDriver: execName,
 		// Docker 1.7's default log driver; containers will use it.
 		LoggingDriver: "json-file",
 		// No events stream is served yet.

@@ -1,0 +1,25 @@
+package containers
+
+import (
+	"context"
+	"syscall"
+	"time"
+
+	"github.com/pluggd/pluggd/core/container"
+)
+
+// Backend is what this router needs from the daemon;
+// *daemon.Containers implements it.
+type Backend interface {
+	Create(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig) (string, []string, error)
+	Inspect(ctx context.Context, ref string) (*container.Record, error)
+	List(ctx context.Context, opts container.ListOptions) ([]container.Summary, error)
+	Start(ctx context.Context, ref string, hc *container.HostConfig) error
+	Stop(ctx context.Context, ref string, timeout time.Duration) error
+	Kill(ctx context.Context, ref string, sig syscall.Signal) error
+	Wait(ctx context.Context, ref string) (int, error)
+	Remove(ctx context.Context, ref string, force, volumes bool) error
+	Resize(ctx context.Context, ref string, height, width int) error
+	Logs(ctx context.Context, ref string, opts container.LogsOptions) error
+	Attach(ctx context.Context, ref string, opts container.AttachOptions) error
+}

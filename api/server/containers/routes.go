@@ -1,0 +1,24 @@
+package containers
+
+import "github.com/labstack/echo/v4"
+
+// Register adds the container routes to g. Container ids and names hold
+// no "/", so plain path parameters do; the static /containers/json and
+// /containers/ps take precedence over /containers/:id in echo's router.
+func Register(g *echo.Group, b Backend) {
+	r := &router{b: b}
+	g.POST("/containers/create", r.create)
+	g.GET("/containers/json", r.list)
+	// Undocumented alias Docker 1.7.1 still served (VERSIONS.md §1).
+	g.GET("/containers/ps", r.list)
+	g.GET("/containers/:id/json", r.inspect)
+	g.GET("/containers/:id/logs", r.logs)
+	g.POST("/containers/:id/start", r.start)
+	g.POST("/containers/:id/stop", r.stop)
+	g.POST("/containers/:id/restart", r.restart)
+	g.POST("/containers/:id/kill", r.kill)
+	g.POST("/containers/:id/wait", r.wait)
+	g.POST("/containers/:id/resize", r.resize)
+	g.POST("/containers/:id/attach", r.attach)
+	g.DELETE("/containers/:id", r.remove)
+}

@@ -1,0 +1,116 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/pluggd/pluggd/core/errdefs"
+)
+
+// Wait blocks until the container is not running and returns its exit
+// code (POST /containers/{id}/wait).
+func (s *Containers) Wait(ctx context.Context, ref string) (int, error) {
+	c, _, err := s.get(ref)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := waitStopped(ctx, c, -1); err != nil {
+		return 0, err
+	}
+	c.Lock()
+	defer c.Unlock()
+	return c.State.ExitCode, nil
+}
+
+// Stop sends SIGTERM, then SIGKILL after timeout, and waits for the exit
+// (POST /containers/{id}/stop). A container that is not running is
+// NotModified (304).
+func (s *Containers) Stop(ctx context.Context, ref string, timeout time.Duration) error {
+	c, _, err := s.get(ref)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	running := c.State.Running
+	c.Unlock()
+	if !running {
+		return errdefs.NotModified(errors.New("Container already stopped"))
+	}
+	if err := s.signal(ctx, c.ID, syscall.SIGTERM); err != nil {
+		s.log.Warn("stop: SIGTERM failed, killing", "id", c.ID, "err", err)
+	} else if stopped, err := waitStopped(ctx, c, timeout); err != nil || stopped {
+		return err
+	}
+	return s.killAndWait(ctx, c.ID, ref)
+}
+
+// Kill sends sig (POST /containers/{id}/kill). SIGKILL, the default,
+// waits for the exit (v1.19 doc). A container that is not running is left
+// alone without error, as Docker 1.7's KillSig did.
+func (s *Containers) Kill(ctx context.Context, ref string, sig syscall.Signal) error {
+	c, _, err := s.get(ref)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	running := c.State.Running
+	c.Unlock()
+	if !running {
+		return nil
+	}
+	if sig == 0 || sig == syscall.SIGKILL {
+		return s.killAndWait(ctx, c.ID, ref)
+	}
+	if err := s.signal(ctx, c.ID, sig); err != nil {
+		return fmt.Errorf("Cannot kill container %s: %w", ref, err)
+	}
+	return nil
+}
+
+// killAndWait sends SIGKILL and waits until the exit is recorded.
+func (s *Containers) killAndWait(ctx context.Context, id, ref string) error {
+	c, _, err := s.get(id)
+	if err != nil {
+		return err
+	}
+	if err := s.signal(ctx, id, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("Cannot kill container %s: %w", ref, err)
+	}
+	_, err = waitStopped(ctx, c, -1)
+	return err
+}
+
+// signal sends sig through the driver; a container that stopped meanwhile
+// (Conflict from the driver) is not an error.
+func (s *Containers) signal(ctx context.Context, id string, sig syscall.Signal) error {
+	if s.exec == nil {
+		return errNoExecDriver
+	}
+	err := s.exec.Signal(ctx, id, sig)
+	if errdefs.IsConflict(err) || errdefs.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// Resize sets the terminal size of a running container's process
+// (POST /containers/{id}/resize).
+func (s *Containers) Resize(ctx context.Context, ref string, height, width int) error {
+	c, l, err := s.get(ref)
+	if err != nil {
+		return err
+	}
+	if height < 0 || width < 0 || height > 0xffff || width > 0xffff {
+		return errdefs.InvalidParameter(fmt.Errorf("invalid terminal size %dx%d", width, height))
+	}
+	c.Lock()
+	sup := l.sup
+	c.Unlock()
+	if sup == nil {
+		return fmt.Errorf("Cannot resize container %s: container is not running", ref)
+	}
+	return sup.Resize(ctx, uint16(width), uint16(height))
+}
