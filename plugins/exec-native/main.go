@@ -13,7 +13,6 @@ import (
 	"context"
 	"os"
 
-	"github.com/opencontainers/runc/libcontainer"
 	// The one blank import libcontainer strictly requires: nsenter's cgo
 	// constructor joins and creates namespaces before the Go runtime
 	// starts threads (setns of a mount or user namespace needs a single-
@@ -32,7 +31,7 @@ func main() {
 			// Dispatched first, before anything else runs: no init()
 			// is needed, as no package of this binary starts goroutines
 			// or changes process state at initialisation.
-			libcontainer.Init() // never returns
+			native.Init() // never returns
 		case "supervise":
 			if len(os.Args) != 3 {
 				os.Stderr.WriteString("usage: exec-native supervise <state dir>\n")

@@ -341,6 +341,14 @@ func (d *Driver) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	if st.Status == exec.StatusCreated {
+		// A created container never ran its program (docker run whose
+		// attach failed, a daemon giving up): the contract forbids only
+		// deleting running and paused ones, so discard it here.
+		if st, err = d.discardCreated(ctx, id, dir); err != nil {
+			return err
+		}
+	}
 	if st.Status != exec.StatusStopped {
 		return errdefs.Conflict(fmt.Errorf("cannot delete container %s: it is %s", id, st.Status))
 	}
@@ -353,6 +361,49 @@ func (d *Driver) Delete(ctx context.Context, id string) error {
 		}
 	}
 	return os.RemoveAll(dir)
+}
+
+// discardCreated kills the waiting init of a created container and waits
+// until its supervisor recorded the exit and is gone.
+func (d *Driver) discardCreated(ctx context.Context, id, dir string) (exec.State, error) {
+	if c, err := libcontainer.Load(filepath.Join(dir, lcDir), id); err == nil {
+		if err := c.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
+			return exec.State{}, fmt.Errorf("discard created container %s: %w", id, err)
+		}
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st, err := d.state(ctx, id, dir)
+		if err != nil {
+			return st, err
+		}
+		if st.Status == exec.StatusStopped && !processAlive(st.SupervisorPid) {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// processAlive: a zombie counts as gone (the supervisor's parent, a dead
+// driver or the daemon, may not have reaped it yet).
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2] != 'Z'
+	}
+	return true
 }
 
 // Pause freezes the container's cgroup.

@@ -5,7 +5,6 @@ import (
 	"os"
 	"testing"
 
-	"github.com/opencontainers/runc/libcontainer"
 	// The test binary is also libcontainer's init, as the plugin binary
 	// is (see ../main.go): nsenter must run before the Go runtime.
 	_ "github.com/opencontainers/runc/libcontainer/nsenter"
@@ -19,7 +18,7 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "init":
-			libcontainer.Init() // never returns
+			Init() // never returns
 		case "supervise":
 			os.Exit(Supervise(context.Background(), os.Args[2]))
 		case helperDriverRole:
