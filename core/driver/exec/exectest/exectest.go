@@ -21,6 +21,14 @@ type RunOptions struct {
 	// behind the same value (as core/driver's Host does), or a new driver
 	// started on d's state root. Nil skips the "Relaunch" group, which is
 	// the only one that needs it.
+	//
+	// A driver in process cannot be killed apart from the test; starting
+	// a second one on the same root, abandoning the first, still checks
+	// that the driver keeps nothing in memory that Restore cannot find.
+	// The new driver must stay usable until the cleanups of t that were
+	// registered before Relaunch ran (they remove the check's containers
+	// through it), so stop it from a cleanup registered by NewDriver, not
+	// from one Relaunch registers.
 	Relaunch func(t *testing.T, d exec.Driver) exec.Driver
 }
 

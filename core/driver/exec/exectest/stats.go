@@ -37,6 +37,13 @@ func checkStats(h *harness) {
 	if first.MemoryUsage == 0 {
 		h.t.Errorf("Stats.MemoryUsage is 0 for a running shell")
 	}
+	// The shell may not have forked its sleep yet.
+	for deadline := time.Now().Add(callTimeout); first.Pids < 2 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		if first, err = h.d.Stats(ctx, spec.ID); err != nil {
+			h.t.Fatalf("Stats: %v", err)
+		}
+	}
 	if first.Pids < 2 {
 		h.t.Errorf("Stats.Pids is %d, want at least the shell and its sleep", first.Pids)
 	}
