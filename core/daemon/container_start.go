@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -198,6 +199,32 @@ func (s *Containers) waitDriverStopped(ctx context.Context, id string) {
 	}
 }
 
+// supervisorGoneWait bounds how long finishRun waits for a supervisor to
+// exit after its container did (a slow attached client holds it).
+const supervisorGoneWait = 10 * time.Second
+
+// waitSupervisorGone waits until nothing answers on the supervisor's
+// socket any more, for at most supervisorGoneWait. The driver's State
+// cannot tell: it reports Stopped (and no socket) as soon as the exit is
+// recorded, while the supervisor still serves its last output.
+func (s *Containers) waitSupervisorGone(ctx context.Context, socket string) {
+	deadline := time.Now().Add(supervisorGoneWait)
+	var d net.Dialer
+	for time.Now().Before(deadline) {
+		conn, err := d.DialContext(ctx, "unix", socket)
+		if err != nil {
+			return
+		}
+		conn.Close()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	s.log.Warn("supervisor still running after its container exited", "socket", socket)
+}
+
 // monitor waits for the run's exit and records it: exit code, time, OOM,
 // then the driver state is deleted and the rootfs released. When the
 // supervisor connection drops without a status, the driver's State says
@@ -245,13 +272,19 @@ func (s *Containers) monitor(c *container.Container, l *live, sup *supervisor.Cl
 		status = exec.ExitStatus{Code: 128 + int(syscall.SIGKILL), Error: msg}
 		break
 	}
-	s.finishRun(ctx, c, l, status, at)
+	s.finishRun(ctx, c, l, sup, status, at)
 	close(done)
 }
 
 // finishRun records an exit and releases the run's resources.
-func (s *Containers) finishRun(ctx context.Context, c *container.Container, l *live, status exec.ExitStatus, at time.Time) {
+func (s *Containers) finishRun(ctx context.Context, c *container.Container, l *live, sup *supervisor.Client, status exec.ExitStatus, at time.Time) {
 	id := c.ID
+	// Delete is for a container whose supervisor has exited (exec
+	// contract); it exits right after Wait answered, once attached
+	// clients have the last output.
+	if sup != nil {
+		s.waitSupervisorGone(ctx, sup.Socket())
+	}
 	if err := s.exec.Delete(ctx, id); err != nil && !errdefs.IsNotFound(err) {
 		s.log.Warn("delete container from the exec driver", "id", id, "err", err)
 	}
