@@ -78,7 +78,10 @@ func (s *Containers) Attach(ctx context.Context, ref string, opts container.Atta
 			return ctx.Err()
 		}
 	}
-	actx, cancel := context.WithCancel(ctx)
+	// Not the request's context: reading the client's half-close (end of
+	// stdin) through the hijacked reader cancels it in net/http, and the
+	// output must go on. Closing the connection ends the attachment.
+	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	a, err := sup.Attach(actx, supervisor.AttachOptions{
 		Stdin:  opts.Stdin && r.Config.OpenStdin && streams.Stdin != nil,
