@@ -17,6 +17,7 @@ func lifecycleChecks() []check {
 		{name: "DiscardCreated", run: checkDiscardCreated},
 		{name: "StartTwiceConflicts", run: checkStartTwice},
 		{name: "SupervisorExits", run: checkSupervisorExits},
+		{name: "CgroupsRemoved", run: checkCgroupsRemoved},
 	}
 }
 

@@ -39,6 +39,9 @@ func checkKill(h *harness) {
 func checkTermIgnoredByInit(h *harness) {
 	spec := h.spec("sleep", "1000")
 	st := h.run(spec)
+	// Start may return before the driver's init code (libcontainer's is
+	// a Go program, which dies of SIGTERM) has executed the program.
+	h.waitComm(st.Pid, "sleep")
 	h.signal(spec.ID, syscall.SIGTERM)
 	time.Sleep(settle)
 	if cur := h.state(spec.ID); cur.Status != exec.StatusRunning || !alive(st.Pid) {
