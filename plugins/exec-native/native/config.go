@@ -1,6 +1,7 @@
 package native
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -85,11 +86,16 @@ var namespaceKinds = map[string]specs.LinuxNamespaceType{
 }
 
 // hostInfo is what the config depends on about the host, probed once by
-// checkHost.
+// the driver and handed to the supervisor in container.json, so both
+// translate the spec alike.
 type hostInfo struct {
-	// swapAccounting: the memory cgroup has memory.memsw.* (v1) or
+	// SwapAccounting: the memory cgroup has memory.memsw.* (v1) or
 	// memory.swap.* (v2) files.
-	swapAccounting bool
+	SwapAccounting bool `json:"swap_accounting"`
+	// BlkioWeight: the kernel's I/O scheduler takes cgroup weights
+	// (blkio.weight or blkio.bfq.weight on v1, io.weight or io.bfq.weight
+	// on v2).
+	BlkioWeight bool `json:"blkio_weight"`
 }
 
 // libcontainerConfig translates spec into libcontainer's configuration,
@@ -282,7 +288,7 @@ func resourcesFor(r *specs.LinuxResources, res exec.Resources, host hostInfo) er
 		// Docker 1.7's libcontainer made memory+swap twice the memory
 		// limit when none was asked for; without swap accounting there
 		// is no such limit to set, as Docker then warned.
-		if swap == 0 && host.swapAccounting {
+		if swap == 0 && host.SwapAccounting {
 			swap = 2 * res.Memory
 		}
 		if swap != 0 {
@@ -314,6 +320,11 @@ func resourcesFor(r *specs.LinuxResources, res exec.Resources, host hostInfo) er
 	}
 	r.CPU = cpu
 	if res.BlkioWeight != 0 {
+		if !host.BlkioWeight {
+			// Docker 1.7 failed at start with the cgroup write error;
+			// say why instead.
+			return errdefs.InvalidParameter(errors.New("the kernel's I/O scheduler does not support block I/O weights (no blkio.weight): cannot set BlkioWeight"))
+		}
 		if res.BlkioWeight < 10 || res.BlkioWeight > 1000 {
 			return errdefs.InvalidParameter(fmt.Errorf("blkio weight %d is outside 10..1000", res.BlkioWeight))
 		}
@@ -407,9 +418,15 @@ func rlimitsFor(rls []exec.Rlimit) ([]configs.Rlimit, error) {
 func probeHost() hostInfo {
 	var h hostInfo
 	if cgroups.IsCgroup2UnifiedMode() {
-		h.swapAccounting = fileExists("/sys/fs/cgroup/memory.swap.max") || anyChildHas("/sys/fs/cgroup", "memory.swap.max")
-	} else if mnt, err := cgroups.FindCgroupMountpoint("", "memory"); err == nil {
-		h.swapAccounting = fileExists(filepath.Join(mnt, "memory.memsw.limit_in_bytes"))
+		h.SwapAccounting = fileExists("/sys/fs/cgroup/memory.swap.max") || anyChildHas("/sys/fs/cgroup", "memory.swap.max")
+		h.BlkioWeight = anyChildHas("/sys/fs/cgroup", "io.weight") || anyChildHas("/sys/fs/cgroup", "io.bfq.weight")
+		return h
+	}
+	if mnt, err := cgroups.FindCgroupMountpoint("", "memory"); err == nil {
+		h.SwapAccounting = fileExists(filepath.Join(mnt, "memory.memsw.limit_in_bytes"))
+	}
+	if mnt, err := cgroups.FindCgroupMountpoint("", "blkio"); err == nil {
+		h.BlkioWeight = fileExists(filepath.Join(mnt, "blkio.weight")) || fileExists(filepath.Join(mnt, "blkio.bfq.weight"))
 	}
 	return h
 }

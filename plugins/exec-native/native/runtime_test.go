@@ -457,3 +457,62 @@ func TestRuntimeCgroupLimitsAndOOM(t *testing.T) {
 		t.Fatalf("over the memory limit: %+v, want 137 and OOMKilled", st)
 	}
 }
+
+func TestRuntimeCgroupResources(t *testing.T) {
+	t.Parallel()
+	host := probeHost()
+	spec := exectest.Spec(t, "true")
+	spec.Resources = exec.Resources{
+		Memory: 32 << 20, CPUShares: 256, CPUPeriod: 100000, CPUQuota: 50000,
+		CpusetCpus: "0", CpusetMems: "0", OomKillDisable: true,
+	}
+	r, err := createRuntime(t, spec, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.cgroups["memory"] == "" {
+		t.Skip("no cgroup v1 memory hierarchy (cgroup v2 host)")
+	}
+	want := map[string]string{
+		"memory/memory.limit_in_bytes": "33554432",
+		"cpu/cpu.shares":               "256",
+		"cpu/cpu.cfs_period_us":        "100000",
+		"cpu/cpu.cfs_quota_us":         "50000",
+		"cpuset/cpuset.cpus":           "0",
+		"cpuset/cpuset.mems":           "0",
+	}
+	if host.SwapAccounting {
+		// Docker 1.7: memory+swap defaults to twice the memory limit.
+		want["memory/memory.memsw.limit_in_bytes"] = "67108864"
+	}
+	for f, v := range want {
+		ss, file, _ := strings.Cut(f, "/")
+		b, err := os.ReadFile(filepath.Join(r.cgroups[ss], file))
+		if err != nil || strings.TrimSpace(string(b)) != v {
+			t.Errorf("%s: %q %v, want %s", f, b, err, v)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(r.cgroups["memory"], "memory.oom_control")); !strings.Contains(string(b), "oom_kill_disable 1") {
+		t.Errorf("memory.oom_control: %q, want oom_kill_disable 1", b)
+	}
+	// The devices cgroup: deny all, then Docker 1.7's list.
+	b, _ := os.ReadFile(filepath.Join(r.cgroups["devices"], "devices.list"))
+	for _, rule := range []string{"c *:* m", "b *:* m", "c 1:3 rwm", "c 5:1 rwm", "c 4:0 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm"} {
+		if !strings.Contains(string(b), rule+"\n") {
+			t.Errorf("devices.list lacks %q: %q", rule, b)
+		}
+	}
+	if strings.Contains(string(b), "a *:* rwm") {
+		t.Errorf("devices.list allows everything: %q", b)
+	}
+
+	spec = exectest.Spec(t, "true")
+	spec.Resources.BlkioWeight = 500
+	_, err = createRuntime(t, spec, "")
+	if host.BlkioWeight && err != nil {
+		t.Errorf("BlkioWeight: %v", err)
+	}
+	if !host.BlkioWeight && !errdefs.IsInvalidParameter(err) {
+		t.Errorf("BlkioWeight without kernel support: %v, want InvalidParameter", err)
+	}
+}
