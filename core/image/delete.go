@@ -45,6 +45,7 @@ func (s *Service) Delete(ctx context.Context, name string, force, noprune bool) 
 	var (
 		rows    []DeleteResult
 		removed []string
+		imageID string // the image whose tags the untag rows are
 	)
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		rows, removed = nil, nil
@@ -52,6 +53,7 @@ func (s *Service) Delete(ctx context.Context, name string, force, noprune bool) 
 		if err != nil {
 			return err
 		}
+		imageID = id
 		recs, err := allRecords(tx)
 		if err != nil {
 			return err
@@ -128,6 +130,14 @@ func (s *Service) Delete(ctx context.Context, name string, force, noprune bool) 
 	})
 	if err != nil {
 		return nil, err
+	}
+	// Docker 1.7 logged untag with the image id, not the name removed.
+	for _, row := range rows {
+		if row.Untagged != "" {
+			s.event("untag", imageID)
+		} else {
+			s.event("delete", row.Deleted)
+		}
 	}
 	// The layers go after the records: a crash in between leaves pending
 	// records, never an image without its layer.

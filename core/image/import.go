@@ -143,7 +143,21 @@ func (s *Service) Import(ctx context.Context, opts ImportOptions) (string, error
 		return "", fmt.Errorf("import: %w", err)
 	}
 	committed = true
+	s.event("import", importEventID(id, ref, opts))
 	return id, nil
+}
+
+// importEventID is Docker 1.7's id for the import event (graph/import.go):
+// the image id, with ":<tag>" when the client named a tag (in tag or in
+// repo), not the repository.
+func importEventID(id string, ref *reference.Ref, opts ImportOptions) string {
+	if ref == nil {
+		return id
+	}
+	if opts.Tag != "" || strings.HasSuffix(opts.Repo, ":"+ref.Tag) {
+		return id + ":" + ref.Tag
+	}
+	return id
 }
 
 // source opens the stream to import: the request body, or a download

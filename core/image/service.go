@@ -39,6 +39,15 @@ type Options struct {
 	// function, not a value, so that the daemon can wire the container
 	// store created after this one.
 	ImageUsers func(ctx context.Context) ([]ImageUser, error)
+	// Events, if set, is told of Docker 1.7's image events once each
+	// change is committed (DOCKER17.md §6): import, tag, untag, delete.
+	Events EventLogger
+}
+
+// EventLogger records an event (core/events.Log does). It must not block:
+// it is called on the request's path.
+type EventLogger interface {
+	Log(status, id, from string)
 }
 
 // Service is the image store. It is safe for concurrent use.
@@ -49,6 +58,7 @@ type Service struct {
 	dockerVersion string
 	http          *http.Client
 	imageUsers    func(ctx context.Context) ([]ImageUser, error)
+	events        EventLogger
 }
 
 // NewService opens (or creates) the store under opts.Root and removes the
@@ -74,7 +84,7 @@ func NewService(ctx context.Context, opts Options) (*Service, error) {
 		db.Close()
 		return nil, fmt.Errorf("image store: %w", err)
 	}
-	s := &Service{db: db, driver: opts.Driver, log: opts.Logger, dockerVersion: opts.DockerVersion, http: opts.HTTPClient, imageUsers: opts.ImageUsers}
+	s := &Service{db: db, driver: opts.Driver, log: opts.Logger, dockerVersion: opts.DockerVersion, http: opts.HTTPClient, imageUsers: opts.ImageUsers, events: opts.Events}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -86,6 +96,13 @@ func NewService(ctx context.Context, opts Options) (*Service, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// event logs an image event if the daemon asked for them.
+func (s *Service) event(status, id string) {
+	if s.events != nil {
+		s.events.Log(status, id, "")
+	}
 }
 
 // Close closes the metadata database. The driver is not the store's to

@@ -19,11 +19,16 @@ func (s *Service) Tag(ctx context.Context, name, repo, tag string, force bool) e
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	if err := s.db.Update(func(tx *bolt.Tx) error {
 		id, err := resolve(tx, name)
 		if err != nil {
 			return err
 		}
 		return setTag(tx, ref, id, force)
-	})
+	}); err != nil {
+		return err
+	}
+	// Docker 1.7 logged the new reference, not the image id.
+	s.event("tag", ref.String())
+	return nil
 }
