@@ -430,8 +430,10 @@ func TestRuntimeKilledBySignal(t *testing.T) {
 
 func TestRuntimeCgroupLimitsAndOOM(t *testing.T) {
 	t.Parallel()
-	spec := exectest.Spec(t, "sh", "-c", `x=$(head -c 67108864 /dev/zero | tr '\0' a); echo survived`)
-	spec.Resources = exec.Resources{Memory: 16 << 20, MemorySwap: 16 << 20, CPUShares: 512}
+	spec := exectest.Spec(t, "sh", "-c", `x=$(head -c 201326592 /dev/zero | tr '\0' a); echo survived`)
+	// libcontainer's init runs in the cgroup before it execs the program:
+	// leave room for a Go runtime (a -race one takes some 18 MiB).
+	spec.Resources = exec.Resources{Memory: 48 << 20, MemorySwap: 48 << 20, CPUShares: 512}
 	r, err := createRuntime(t, spec, "")
 	if err != nil {
 		t.Fatal(err)
@@ -440,7 +442,7 @@ func TestRuntimeCgroupLimitsAndOOM(t *testing.T) {
 	if mem == "" {
 		t.Skip("no memory cgroup path (cgroup v2 host)")
 	}
-	if b, _ := os.ReadFile(filepath.Join(mem, "memory.limit_in_bytes")); strings.TrimSpace(string(b)) != "16777216" {
+	if b, _ := os.ReadFile(filepath.Join(mem, "memory.limit_in_bytes")); strings.TrimSpace(string(b)) != "50331648" {
 		t.Errorf("memory.limit_in_bytes %q", b)
 	}
 	if !strings.HasSuffix(filepath.Dir(mem), "/"+defaultCgroupParent) {
