@@ -18,6 +18,7 @@ func lifecycleChecks() []check {
 		{name: "StartTwiceConflicts", run: checkStartTwice},
 		{name: "SupervisorExits", run: checkSupervisorExits},
 		{name: "CgroupsRemoved", run: checkCgroupsRemoved},
+		{name: "SupervisorKilled", run: checkSupervisorKilled},
 	}
 }
 
@@ -202,4 +203,22 @@ func assertGone(h *harness, id string) {
 	if st, ok := listed(h.restore(), id); ok {
 		h.t.Errorf("Restore still lists the deleted container: %+v", st)
 	}
+}
+
+// checkSupervisorKilled: a supervisor killed with SIGKILL takes its
+// container's init with it (no container runs unsupervised), and State
+// reports the container stopped with an Exit.Error saying so.
+func checkSupervisorKilled(h *harness) {
+	spec := h.spec("sleep", "1000")
+	st := h.run(spec)
+	if err := syscall.Kill(st.SupervisorPid, syscall.SIGKILL); err != nil {
+		h.t.Fatalf("killing the supervisor %d: %v", st.SupervisorPid, err)
+	}
+	h.waitGone(st.Pid, "the init of a container whose supervisor was killed")
+	stopped := h.waitStopped(spec.ID)
+	if stopped.Exit.Error == "" {
+		h.t.Errorf("State after the supervisor was killed: %+v, want Exit.Error saying the supervisor died", stopped)
+	}
+	h.delete(spec.ID)
+	assertGone(h, spec.ID)
 }
