@@ -15,6 +15,7 @@ import (
 
 	"github.com/pluggd/pluggd/api/server"
 	"github.com/pluggd/pluggd/api/server/containers"
+	"github.com/pluggd/pluggd/api/server/events"
 	"github.com/pluggd/pluggd/api/server/images"
 	"github.com/pluggd/pluggd/api/server/system"
 	"github.com/pluggd/pluggd/api/version"
@@ -83,6 +84,7 @@ func serve(ctx context.Context, stopSignals func(), cfg *config.Config, logger *
 	system.Register(srv.Group(), d)
 	images.Register(srv.Group(), d.Images())
 	containers.Register(srv.Group(), d.Containers())
+	events.Register(srv.Group(), d.Events())
 
 	var listeners []net.Listener
 	for _, h := range cfg.Hosts {

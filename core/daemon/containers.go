@@ -13,6 +13,7 @@ import (
 	"github.com/pluggd/pluggd/core/driver/exec/supervisor"
 	"github.com/pluggd/pluggd/core/driver/storage"
 	"github.com/pluggd/pluggd/core/errdefs"
+	"github.com/pluggd/pluggd/core/events"
 	"github.com/pluggd/pluggd/core/image"
 )
 
@@ -31,6 +32,8 @@ type ContainersOptions struct {
 	// remove work without one); starting then fails as Unavailable.
 	Exec   exec.Driver
 	Logger *slog.Logger
+	// Events receives the container events; nil logs none.
+	Events *events.Log
 	// HostResolvConf is the host's resolver configuration, copied into
 	// each container; "" means /etc/resolv.conf.
 	HostResolvConf string
@@ -48,6 +51,7 @@ type Containers struct {
 	execInfo    exec.Info
 	log         *slog.Logger
 	resolvConf  string
+	events      *events.Log
 
 	// ctx ends at Close: it stops the monitors, not the containers,
 	// which outlive the daemon (their supervisors keep them).
@@ -107,6 +111,7 @@ func NewContainers(ctx context.Context, opts ContainersOptions) (*Containers, er
 		exec:        opts.Exec,
 		log:         log,
 		resolvConf:  opts.HostResolvConf,
+		events:      opts.Events,
 		live:        map[string]*live{},
 	}
 	if s.resolvConf == "" {

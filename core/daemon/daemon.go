@@ -11,6 +11,7 @@ import (
 	"github.com/pluggd/pluggd/core/config"
 	"github.com/pluggd/pluggd/core/driver"
 	"github.com/pluggd/pluggd/core/driver/exec"
+	"github.com/pluggd/pluggd/core/events"
 	"github.com/pluggd/pluggd/core/image"
 )
 
@@ -28,6 +29,7 @@ type Daemon struct {
 	images     imageCounter
 	imageStore *image.Service
 	containers *Containers
+	events     *events.Log
 }
 
 // Start brings the daemon up: root and exec root, the root and pidfile
@@ -58,6 +60,16 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *Dae
 	if d.id, err = loadOrCreateID(cfg.Root); err != nil {
 		return nil, err
 	}
+	d.events = events.New(events.Options{
+		// Wired now, called later: the container store opens last.
+		ResolveContainer: func(ref string) (string, bool) {
+			if d.containers == nil {
+				return "", false
+			}
+			return d.containers.ResolveID(ref)
+		},
+		Logger: logger.With("component", "events"),
+	})
 
 	name := cfg.Storage.Driver
 	binary := cfg.PluginBinary(config.KindStorage)
@@ -82,6 +94,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *Dae
 		Driver:        st,
 		Logger:        logger.With("component", "image"),
 		DockerVersion: DockerVersion,
+		Events:        d.events,
 		// Wired now, called later: the container store opens after the
 		// image store, and Docker 1.7 refused to delete an image a
 		// container uses (409).
@@ -111,6 +124,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *Dae
 		Storage: st,
 		Exec:    execDriver,
 		Logger:  logger.With("component", "containers"),
+		Events:  d.events,
 	})
 	if err != nil {
 		return nil, err
@@ -124,6 +138,9 @@ func (d *Daemon) Images() *image.Service { return d.imageStore }
 
 // Containers is the container service, the containers router's backend.
 func (d *Daemon) Containers() *Containers { return d.containers }
+
+// Events is the event log, the events router's backend.
+func (d *Daemon) Events() *events.Log { return d.events }
 
 // startExec starts the exec driver plugin <plugin_dir>/exec-<driver> with
 // its state under <exec_root>/<driver>. A plugin binary that is not
@@ -156,6 +173,11 @@ func (d *Daemon) startExec(ctx context.Context) (*driver.Exec, error) {
 // first so no request uses what goes away.
 func (d *Daemon) Shutdown(ctx context.Context) error {
 	var errs []error
+	if d.events != nil {
+		// Streams still open end now rather than at the server's grace
+		// timeout; the log itself stays usable for what shuts down next.
+		d.events.Close()
+	}
 	if d.containers != nil {
 		// Monitors stop; containers keep running under their supervisors.
 		d.containers.Close()

@@ -70,7 +70,7 @@ func (d *Daemon) SystemInfo(ctx context.Context) (*types.Info, error) {
 		// Docker 1.7's default log driver; containers will use it.
 		LoggingDriver: "json-file",
 		// No events stream is served yet.
-		NEventsListener:    0,
+		NEventsListener:    d.events.Subscribers(),
 		KernelVersion:      h.KernelVersion,
 		OperatingSystem:    h.OperatingSystem,
 		IndexServerAddress: "https://index.docker.io/v1/",

@@ -170,7 +170,7 @@ func TestFilters(t *testing.T) {
 		`{"container":["abab"],"type":["container"],"event":["die","start"]}`: "start die",
 		// The newer set form.
 		`{"container":{"web":true},"event":{"start":true,"die":false}}`: "start",
-		`{"image":["busybox"],"event":["create","tag"]}`:                    "create create tag",
+		`{"image":["busybox"],"event":["create","tag"]}`:                "create create tag",
 	}
 	for filters, want := range cases {
 		q := url.Values{"since": {"0"}, "until": {strconv.FormatInt(time.Now().Unix(), 10)}, "filters": {filters}}
