@@ -83,6 +83,7 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 		s.store.ReleaseName(name, id)
 		return "", nil, err
 	}
+	s.event(c, "create")
 	return id, nil, nil
 }
 

@@ -72,5 +72,6 @@ func (s *Containers) Remove(ctx context.Context, ref string, force, volumes bool
 	s.mu.Lock()
 	delete(s.live, c.ID)
 	s.mu.Unlock()
+	s.event(c, "destroy")
 	return nil
 }

@@ -82,6 +82,7 @@ func (s *Containers) Start(ctx context.Context, ref string, hc *container.HostCo
 		if serr := s.store.Save(c); serr != nil {
 			s.log.Error("save container", "id", c.ID, "err", serr)
 		}
+		s.dieEvent(c) // Docker 1.7's monitor: a failed start is a die
 		c.Notify()
 		c.Unlock()
 		err = fmt.Errorf("Cannot start container %s: %w", rec.ID, err)
@@ -94,6 +95,7 @@ func (s *Containers) Start(ctx context.Context, ref string, hc *container.HostCo
 		}
 		return err
 	}
+	s.event(c, "start")
 	return nil
 }
 
@@ -302,6 +304,7 @@ func (s *Containers) finishRun(ctx context.Context, c *container.Container, l *l
 	if err := s.store.Save(c); err != nil {
 		s.log.Error("save container", "id", id, "err", err)
 	}
+	s.dieEvent(c)
 	c.Notify()
 	c.Unlock()
 	s.log.Info("container exited", "id", id, "code", status.Code, "oom", status.OOMKilled, "error", status.Error)

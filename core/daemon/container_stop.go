@@ -28,7 +28,7 @@ func (s *Containers) Wait(ctx context.Context, ref string) (int, error) {
 // Stop sends SIGTERM, then SIGKILL after timeout, and waits for the exit
 // (POST /containers/{id}/stop). A container that is not running is
 // NotModified (304).
-func (s *Containers) Stop(ctx context.Context, ref string, timeout time.Duration) error {
+func (s *Containers) Stop(ctx context.Context, ref string, timeout time.Duration) (err error) {
 	c, _, err := s.get(ref)
 	if err != nil {
 		return err
@@ -39,6 +39,11 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout time.Duration
 	if !running {
 		return errdefs.NotModified(errors.New("Container already stopped"))
 	}
+	defer func() {
+		if err == nil {
+			s.event(c, "stop") // after the monitor's die
+		}
+	}()
 	if err := s.signal(ctx, c.ID, syscall.SIGTERM); err != nil {
 		s.log.Warn("stop: SIGTERM failed, killing", "id", c.ID, "err", err)
 	} else if stopped, err := waitStopped(ctx, c, timeout); err != nil || stopped {
@@ -62,11 +67,16 @@ func (s *Containers) Kill(ctx context.Context, ref string, sig syscall.Signal) e
 		return nil
 	}
 	if sig == 0 || sig == syscall.SIGKILL {
-		return s.killAndWait(ctx, c.ID, ref)
+		if err := s.killAndWait(ctx, c.ID, ref); err != nil {
+			return err
+		}
+		s.event(c, "kill")
+		return nil
 	}
 	if err := s.signal(ctx, c.ID, sig); err != nil {
 		return fmt.Errorf("Cannot kill container %s: %w", ref, err)
 	}
+	s.event(c, "kill")
 	return nil
 }
 
