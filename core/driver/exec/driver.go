@@ -30,11 +30,15 @@ type Driver interface {
 	// no supervisor, no cgroup, no driver state.
 	Create(ctx context.Context, spec ContainerSpec) (State, error)
 	// Start executes the program of a created container and returns once
-	// it runs (Status StatusRunning, Pid set). Starting a container that is
-	// not in StatusCreated is a Conflict error.
+	// the program runs: the driver's own init code has been replaced by
+	// it, so a signal sent right after Start reaches the program (Status
+	// StatusRunning, Pid set). Starting a container that is not in
+	// StatusCreated is a Conflict error.
 	Start(ctx context.Context, id string) (State, error)
 	// Signal sends sig to the container's init process. Signalling a
-	// container that is not running is a Conflict error.
+	// created (never started) container is allowed: SIGKILL is how the
+	// daemon discards one (then it waits for State to say stopped and
+	// calls Delete). Signalling a stopped container is a Conflict error.
 	Signal(ctx context.Context, id string, sig syscall.Signal) error
 	// State reports the container's current state. For an exited container
 	// it carries the exit status the supervisor recorded; when the
@@ -45,11 +49,13 @@ type Driver interface {
 	// Restore is called after the driver process (re)started: it returns
 	// the state of every container the driver holds state for, running or
 	// not, having checked each live supervisor's identity (not just a
-	// pid, which may have been reused).
+	// pid, which may have been reused). It only reads: the daemon may call
+	// it at any time.
 	Restore(ctx context.Context) ([]State, error)
-	// Delete removes the driver state of a container that is not running
-	// (its supervisor has exited). Deleting a running or paused container
-	// is a Conflict error.
+	// Delete removes the driver state of a stopped container once its
+	// supervisor has exited. Deleting a created, running or paused
+	// container is a Conflict error (a created one is discarded with
+	// Signal(SIGKILL) first).
 	Delete(ctx context.Context, id string) error
 
 	// Pause freezes every process of the container (Capabilities.Pause).
