@@ -13,7 +13,8 @@ import (
 	"context"
 	"os"
 
-	// The one blank import libcontainer strictly requires: nsenter's cgo
+	// A blank import libcontainer strictly requires (the other, of
+	// opencontainers/cgroups/devices, is in package native): nsenter's cgo
 	// constructor joins and creates namespaces before the Go runtime
 	// starts threads (setns of a mount or user namespace needs a single-
 	// threaded process), when this binary runs as "init". In every other
@@ -28,9 +29,10 @@ func main() {
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "init":
-			// Dispatched first, before anything else runs: no init()
-			// is needed, as no package of this binary starts goroutines
-			// or changes process state at initialisation.
+			// Dispatched at the top of main, before the program does
+			// anything else: that is all libcontainer's init needs, so
+			// no init() function is used (runc has one; nsenter's C
+			// part already ran before any Go code).
 			native.Init() // never returns
 		case "supervise":
 			if len(os.Args) != 3 {
