@@ -104,6 +104,9 @@ func serve(ctx context.Context, stopSignals func(), cfg *config.Config, logger *
 		<-ctx.Done()
 		stopSignals()
 		logger.Info("shutting down")
+		// /events streams never end by themselves: closing the log ends
+		// them now instead of at the server's shutdown grace timeout.
+		d.Events().Close()
 	}()
 	return srv.Serve(ctx, listeners)
 }

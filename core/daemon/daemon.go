@@ -174,8 +174,8 @@ func (d *Daemon) startExec(ctx context.Context) (*driver.Exec, error) {
 func (d *Daemon) Shutdown(ctx context.Context) error {
 	var errs []error
 	if d.events != nil {
-		// Streams still open end now rather than at the server's grace
-		// timeout; the log itself stays usable for what shuts down next.
+		// Normally done already when the API stopped (cmd/pluggd);
+		// closing twice is harmless and covers other embedders.
 		d.events.Close()
 	}
 	if d.containers != nil {
