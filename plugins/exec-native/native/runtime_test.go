@@ -518,3 +518,30 @@ func TestRuntimeCgroupResources(t *testing.T) {
 		t.Errorf("BlkioWeight without kernel support: %v, want InvalidParameter", err)
 	}
 }
+
+func TestRuntimeNamespaces(t *testing.T) {
+	t.Parallel()
+	// Own net namespace: only lo, and it is up (IFF_UP|IFF_LOOPBACK).
+	spec := exectest.Spec(t, "sh", "-c", `ls /sys/class/net; cat /sys/class/net/lo/flags; echo $$`)
+	out, errOut, _ := runRuntime(t, spec, "")
+	if out != "lo\n0x9\n1\n" {
+		t.Errorf("own namespaces: %q (stderr %q), want only lo, up, and pid 1", out, errOut)
+	}
+
+	// The host's uts and net namespaces: the host's name and interfaces.
+	host, _ := os.Hostname()
+	spec = exectest.Spec(t, "sh", "-c", `hostname; ls /sys/class/net | wc -l`)
+	spec.Hostname = "ignored"
+	spec.SharedNamespaces = map[string]string{"uts": "host", "net": "host"}
+	out, errOut, st := runRuntime(t, spec, "")
+	ifaces, _ := os.ReadDir("/sys/class/net")
+	if want := fmt.Sprintf("%s\n%d\n", host, len(ifaces)); out != want || st.Code != 0 {
+		t.Errorf("host uts and net: %q (stderr %q, %+v), want %q", out, errOut, st, want)
+	}
+
+	spec = exectest.Spec(t, "true")
+	spec.SharedNamespaces = map[string]string{"user": "host"}
+	if _, err := createRuntime(t, spec, ""); !errdefs.IsInvalidParameter(err) {
+		t.Errorf("sharing a user namespace: %v, want InvalidParameter", err)
+	}
+}
