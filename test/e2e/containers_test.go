@@ -265,7 +265,7 @@ func TestContainerBadInput(t *testing.T) {
 
 	// Names conflict with 409 naming the holder.
 	id := strings.TrimSpace(d.mustDocker("", nil, "run", "-d", "--name", "holder", "busybox", "sleep", "1000"))
-	code, body, _ := d.raw("POST", "/v1.19/containers/create?name=holder", strings.NewReader(`{"Image":"busybox"}`))
+	code, body, _ := d.raw("POST", "/v1.19/containers/create?name=holder", strings.NewReader(`{"Image":"busybox","Cmd":["true"]}`))
 	if code != 409 || !strings.Contains(body, id[:12]) {
 		t.Fatalf("name conflict: %d %s", code, body)
 	}

@@ -231,20 +231,28 @@ func (d *daemon) raw(method, path string, body io.Reader) (int, string, http.Hea
 	return resp.StatusCode, string(b), resp.Header
 }
 
-// docker runs the docker CLI against the daemon. apiVersion "" lets the
-// CLI negotiate through /_ping.
+// docker runs the docker CLI against the daemon and returns its stdout and
+// stderr together, for checks on error messages. apiVersion "" lets the CLI
+// negotiate through /_ping.
 func (d *daemon) docker(apiVersion string, stdin []byte, args ...string) (string, error) {
+	d.t.Helper()
+	stdout, stderr, err := d.dockerSplit(apiVersion, stdin, args...)
+	return stdout + stderr, err
+}
+
+// dockerSplit runs the docker CLI and returns stdout and stderr apart.
+func (d *daemon) dockerSplit(apiVersion string, stdin []byte, args ...string) (string, string, error) {
 	d.t.Helper()
 	cmd := exec.Command("docker", append([]string{"-H", "unix://" + d.sock}, args...)...)
 	cmd.Env = d.cliEnv(apiVersion)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
 	err := cmd.Run()
-	return out.String(), err
+	return stdout.String(), stderr.String(), err
 }
 
 // cliEnv is the docker CLI's environment: its own config directory, and
@@ -258,14 +266,18 @@ func (d *daemon) cliEnv(apiVersion string) []string {
 	return env
 }
 
-// mustDocker is docker that fails the test on error.
+// mustDocker runs the docker CLI, fails the test on error, and returns
+// its stdout (ids and listings must not pick up warnings from stderr).
 func (d *daemon) mustDocker(apiVersion string, stdin []byte, args ...string) string {
 	d.t.Helper()
-	out, err := d.docker(apiVersion, stdin, args...)
+	stdout, stderr, err := d.dockerSplit(apiVersion, stdin, args...)
 	if err != nil {
-		d.t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+		d.t.Fatalf("docker %s: %v\n%s%s", strings.Join(args, " "), err, stdout, stderr)
 	}
-	return out
+	if stderr != "" {
+		d.t.Logf("docker %s wrote to stderr: %s", strings.Join(args, " "), stderr)
+	}
+	return stdout
 }
 
 // storagePid returns the pid of the daemon's storage plugin.
