@@ -3,7 +3,7 @@
 GO      ?= go
 BIN     := $(CURDIR)/bin
 # Plugin binaries that exist today; each is plugins/<name>/ built to bin/<name>.
-PLUGINS := storage-overlay
+PLUGINS := storage-overlay exec-native
 # What the tests must find on this host instead of skipping (see STYLE.md).
 PLUGGD_REQUIRE ?=
 
