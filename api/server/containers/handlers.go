@@ -44,7 +44,7 @@ func (r *router) list(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	filters, err := parseFilters(c.QueryParam("filters"))
+	filters, err := httputil.Filters(c)
 	if err != nil {
 		return err
 	}
@@ -75,31 +75,6 @@ func (r *router) list(c echo.Context) error {
 		})
 	}
 	return httputil.WriteJSON(c, http.StatusOK, types.ContainersForVersion(version.From(ctx), out))
-}
-
-// parseFilters decodes `filters`: map[string][]string as API ≤ 1.21
-// clients send it, or the map[string]map[string]bool of later clients.
-func parseFilters(s string) (map[string][]string, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var lists map[string][]string
-	if err := jsonUnmarshal(s, &lists); err == nil {
-		return lists, nil
-	}
-	var sets map[string]map[string]bool
-	if err := jsonUnmarshal(s, &sets); err != nil {
-		return nil, errdefs.InvalidParameter(fmt.Errorf("invalid filters %q: %w", s, err))
-	}
-	lists = map[string][]string{}
-	for k, set := range sets {
-		for v, on := range set {
-			if on {
-				lists[k] = append(lists[k], v)
-			}
-		}
-	}
-	return lists, nil
 }
 
 // inspect is GET /containers/{id}/json.

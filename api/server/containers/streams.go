@@ -3,7 +3,6 @@ package containers
 import (
 	"bufio"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -19,8 +18,6 @@ import (
 	"github.com/pluggd/pluggd/core/container"
 	"github.com/pluggd/pluggd/core/errdefs"
 )
-
-func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
 
 // rawStreamType is the hijacked streams' Content-Type (DOCKER17.md §7).
 const rawStreamType = "application/vnd.docker.raw-stream"

@@ -85,7 +85,7 @@ func progressBar(current, total int64) string {
 // list is GET /images/json.
 func (r *router) list(c echo.Context) error {
 	ctx := c.Request().Context()
-	filters, err := parseFilters(c.QueryParam("filters"))
+	filters, err := httputil.Filters(c)
 	if err != nil {
 		return err
 	}
@@ -116,31 +116,6 @@ func (r *router) list(c echo.Context) error {
 		out = append(out, e)
 	}
 	return httputil.WriteJSON(c, http.StatusOK, types.ImagesForVersion(version.From(ctx), out))
-}
-
-// parseFilters decodes `filters`: map[string][]string as API ≤ 1.21
-// clients send it, or the map[string]map[string]bool of later clients.
-func parseFilters(s string) (map[string][]string, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var lists map[string][]string
-	if err := json.Unmarshal([]byte(s), &lists); err == nil {
-		return lists, nil
-	}
-	var sets map[string]map[string]bool
-	if err := json.Unmarshal([]byte(s), &sets); err != nil {
-		return nil, errdefs.InvalidParameter(fmt.Errorf("invalid filters %q: %w", s, err))
-	}
-	lists = map[string][]string{}
-	for k, set := range sets {
-		for v, on := range set {
-			if on {
-				lists[k] = append(lists[k], v)
-			}
-		}
-	}
-	return lists, nil
 }
 
 // inspect is GET /images/{name}/json.
