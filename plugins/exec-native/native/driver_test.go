@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -415,5 +416,46 @@ func TestDriverIDs(t *testing.T) {
 	}
 	if _, err := d.State(ctx, b.ID); !errdefs.IsNotFound(err) {
 		t.Fatalf("State of the refused id: %v, want NotFound", err)
+	}
+}
+
+// Start returned while libcontainer's Go init still ran between closing
+// the exec fifo and its execve, so a signal sent right after Start could
+// reach the init instead of the program (the contract says Start returns
+// once the program runs).
+func TestDriverStartReturnsOnceTheProgramReplacedTheInit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := newTestDriver(t, "")
+	self, err := os.Stat("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		spec := exectest.Spec(t, "sleep", "100")
+		if _, err := d.Create(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		st, err := d.Start(ctx, spec.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", st.Pid))
+		if err != nil {
+			t.Fatalf("exe of the container's init %d: %v", st.Pid, err)
+		}
+		if fi, err := os.Stat(fmt.Sprintf("/proc/%d/exe", st.Pid)); err == nil && os.SameFile(fi, self) {
+			t.Fatalf("after Start, the container's init %d still runs the driver's binary", st.Pid)
+		}
+		if filepath.Base(exe) != "busybox" {
+			t.Errorf("after Start, the container's init %d runs %q, want busybox", st.Pid, exe)
+		}
+		if err := d.Signal(ctx, spec.ID, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		waitStopped(t, d, spec.ID)
+		if err := d.Delete(ctx, spec.ID); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/cgroups"
 	// Strictly required by libcontainer, as runc's own main has it: the
@@ -62,6 +63,7 @@ type Runtime struct {
 	calls chan func()
 
 	container  *libcontainer.Container
+	pid        int    // the container's init
 	memoryPath string // the container's memory cgroup, for OOM
 }
 
@@ -202,6 +204,7 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 		r.abort(0)
 		return supervisor.Created{}, err
 	}
+	r.pid = pid
 	created := supervisor.Created{Pid: pid}
 	if stdio.Terminal {
 		// The init's stage closed its end of the socket pair by now;
@@ -237,12 +240,60 @@ func (r *Runtime) abort(pid int) {
 }
 
 // Start lets the init execute the program (it opens libcontainer's exec
-// fifo for reading, which releases the init).
+// fifo for reading, which releases the init) and returns once the program
+// has replaced the init's code, as the contract asks: libcontainer's Exec
+// returns when the init closed the fifo, which is before its execve, so a
+// signal sent right then would still reach libcontainer's Go init.
 func (r *Runtime) Start(ctx context.Context) error {
 	if r.container == nil {
 		return errdefs.Conflict(errors.New("container was not created"))
 	}
-	return r.onThread(func() error { return r.container.Exec() })
+	pid := r.pid
+	before, err := exeID(pid)
+	if err != nil {
+		return fmt.Errorf("container init %d: %w", pid, err)
+	}
+	if err := r.onThread(func() error { return r.container.Exec() }); err != nil {
+		return err
+	}
+	return waitExeChanged(ctx, pid, before)
+}
+
+// fileID is a file's device and inode.
+type fileID struct{ dev, ino uint64 }
+
+// exeID identifies the executable process pid runs (stat of
+// /proc/<pid>/exe follows the link to the file itself, also across mount
+// namespaces).
+func exeID(pid int) (fileID, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/"+strconv.Itoa(pid)+"/exe", &st); err != nil {
+		return fileID{}, err
+	}
+	return fileID{st.Dev, st.Ino}, nil
+}
+
+// waitExeChanged waits until process pid runs another executable than
+// before, or is gone (a zombie has no exe: the program ran and exited, or
+// its execve failed and the init exited). The init's last steps between
+// closing the exec fifo and execve take well under a millisecond, so the
+// polls are short.
+func waitExeChanged(ctx context.Context, pid int, before fileID) error {
+	delay := 50 * time.Microsecond
+	for {
+		id, err := exeID(pid)
+		if err != nil || id != before {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		if delay < 5*time.Millisecond {
+			delay *= 2
+		}
+	}
 }
 
 // Exited adds OOMKilled from the memory cgroup: the kernel counts OOM
