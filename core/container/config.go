@@ -10,32 +10,10 @@ import (
 )
 
 // Config is the run configuration of a container (Docker 1.7's
-// runconfig.Config), in Docker's field order. It has the fields of
-// image.Config, so the two convert into each other.
-type Config struct {
-	Hostname        string
-	Domainname      string
-	User            string
-	AttachStdin     bool
-	AttachStdout    bool
-	AttachStderr    bool
-	PortSpecs       []string
-	ExposedPorts    map[string]struct{}
-	Tty             bool
-	OpenStdin       bool
-	StdinOnce       bool
-	Env             []string
-	Cmd             image.StrSlice
-	Image           string
-	Volumes         map[string]struct{}
-	VolumeDriver    string
-	WorkingDir      string
-	Entrypoint      image.StrSlice
-	NetworkDisabled bool
-	MacAddress      string
-	OnBuild         []string
-	Labels          map[string]string
-}
+// runconfig.Config). It is the very type images carry as their config: one
+// definition, so a container's config and its image's merge field by field
+// and can never drift apart.
+type Config = image.Config
 
 // HostConfig is the host-dependent configuration of a container (Docker
 // 1.7's runconfig.HostConfig), with Docker's JSON names so that create and
@@ -155,9 +133,3 @@ func SharedContainer(mode string) (string, bool) {
 	rest, ok := strings.CutPrefix(mode, "container:")
 	return rest, ok && rest != ""
 }
-
-// ImageConfig returns c as an image configuration.
-func (c *Config) ImageConfig() image.Config { return image.Config(*c) }
-
-// FromImageConfig converts an image configuration.
-func FromImageConfig(ic image.Config) Config { return Config(ic) }
