@@ -10,11 +10,17 @@ import (
 	"strings"
 )
 
-// writeFileAtomic replaces dir/name with data durably: written to a
-// temporary file, fsynced, renamed over the name, and the directory
-// fsynced, so that a reader sees the old content or the new, and a crash
-// after return keeps the new.
-func writeFileAtomic(dir, name string, data []byte) error {
+// writeFileAtomic replaces dir/name with data: written to a temporary
+// file and renamed over the name, so that a reader sees the old content or
+// the new. When durable, the file is fsynced before the rename and the
+// directory after it, so that a crash after return keeps the new content.
+//
+// Only the exit status needs that (the contract records it durably before
+// anyone is told). The other records describe live processes, which a
+// crash of the host kills along with the exec root's meaning (it does not
+// survive a reboot); their fsyncs cost milliseconds on a busy disk in every
+// container's create and start.
+func writeFileAtomic(dir, name string, data []byte, durable bool) error {
 	f, err := os.CreateTemp(dir, "."+name+".tmp*")
 	if err != nil {
 		return err
@@ -25,10 +31,12 @@ func writeFileAtomic(dir, name string, data []byte) error {
 		os.Remove(tmp)
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
+	if durable {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			os.Remove(tmp)
+			return err
+		}
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)
@@ -38,6 +46,9 @@ func writeFileAtomic(dir, name string, data []byte) error {
 		os.Remove(tmp)
 		return err
 	}
+	if !durable {
+		return nil
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -46,12 +57,22 @@ func writeFileAtomic(dir, name string, data []byte) error {
 	return d.Sync()
 }
 
+// writeJSON writes a record atomically, not durably (see writeFileAtomic).
 func writeJSON(dir, name string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(dir, name, append(b, '\n'))
+	return writeFileAtomic(dir, name, append(b, '\n'), false)
+}
+
+// writeJSONDurable writes a record atomically and durably.
+func writeJSONDurable(dir, name string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(dir, name, append(b, '\n'), true)
 }
 
 func readJSON(dir, name string, v any) error {

@@ -278,7 +278,7 @@ func (s *supervisor) run(ctx context.Context, report func(syncMessage)) (int, er
 
 	status = s.rt.Exited(ctx, status)
 	rec := exitRecord{Code: status.Code, OOMKilled: status.OOMKilled, Error: status.Error, FinishedAt: time.Now().UTC()}
-	if err := writeJSON(s.dir, ExitFile, rec); err != nil {
+	if err := writeJSONDurable(s.dir, ExitFile, rec); err != nil {
 		// Still tell the waiters; the driver will see "supervisor died"
 		// later, which is the truth about the record.
 		fmt.Fprintf(os.Stderr, "supervisor: record exit status: %v\n", err)
