@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,8 +30,13 @@ const (
 	outputGrace = 2 * time.Second
 	// lingerGrace keeps the socket open a little after the exit is
 	// recorded, so that a Wait racing with the end still gets an answer
-	// (later ones read exit.json through the driver).
+	// (later ones read exit.json through the driver). It ends early once
+	// a Wait was answered and no connection is left: the daemon's monitor
+	// is that waiter, and it deletes the container only after the
+	// supervisor is gone, so a full linger was in every docker run --rm.
 	lingerGrace = 200 * time.Millisecond
+	// lingerPoll is how often the linger checks whether it may end.
+	lingerPoll = 2 * time.Millisecond
 	// drainGrace bounds the wait for attached clients to take the last
 	// output and the exit frame.
 	drainGrace = 5 * time.Second
@@ -126,6 +132,10 @@ type supervisor struct {
 	done   chan struct{} // exit recorded, output all delivered
 
 	conns sync.WaitGroup
+	// active counts the connections being handled; waitAnswered is set
+	// once a Wait received the exit status. Both end the linger early.
+	active       atomic.Int32
+	waitAnswered atomic.Bool
 }
 
 func (s *supervisor) run(ctx context.Context, report func(syncMessage)) (int, error) {
@@ -297,7 +307,7 @@ func (s *supervisor) run(ctx context.Context, report func(syncMessage)) (int, er
 		a.finish(rec)
 	}
 
-	time.Sleep(lingerGrace)
+	s.linger()
 	closeListener()
 	drained := make(chan struct{})
 	go func() { s.conns.Wait(); close(drained) }()
@@ -306,6 +316,18 @@ func (s *supervisor) run(ctx context.Context, report func(syncMessage)) (int, er
 	case <-time.After(drainGrace):
 	}
 	return 0, nil
+}
+
+// linger waits lingerGrace, or less once a Wait was answered and no
+// connection is being handled.
+func (s *supervisor) linger() {
+	deadline := time.Now().Add(lingerGrace)
+	for time.Now().Before(deadline) {
+		if s.waitAnswered.Load() && s.active.Load() == 0 {
+			return
+		}
+		time.Sleep(lingerPoll)
+	}
 }
 
 // makeStdio returns the Stdio for Runtime.Create and the supervisor's ends

@@ -30,8 +30,10 @@ func (s *supervisor) serve(ctx context.Context, ln *net.UnixListener) {
 			continue
 		}
 		s.conns.Add(1)
+		s.active.Add(1)
 		go func() {
 			defer s.conns.Done()
+			defer s.active.Add(-1)
 			s.handle(ctx, conn)
 		}()
 	}
@@ -100,7 +102,9 @@ func (s *supervisor) handle(ctx context.Context, conn *net.UnixConn) {
 			s.mu.Lock()
 			rec := *s.exit
 			s.mu.Unlock()
-			s.answer(conn, response{Exit: &rec})
+			if s.answer(conn, response{Exit: &rec}) == nil {
+				s.waitAnswered.Store(true)
+			}
 		case <-gone:
 		}
 	default:
