@@ -407,7 +407,24 @@ func processAlive(pid int) bool {
 
 // Pause freezes the container's cgroup.
 func (d *Driver) Pause(ctx context.Context, id string) error {
-	return d.withLoaded(id, func(c *libcontainer.Container) error { return c.Pause() })
+	return d.withLoaded(id, func(c *libcontainer.Container) error {
+		// The v1 freezer gives up ("unable to freeze") when the tasks do
+		// not all stop within its own short loop, which happens on a busy
+		// host while the container forks; the cgroup is thawed again then,
+		// so trying anew is safe.
+		var err error
+		for attempt := range 5 {
+			if err = c.Pause(); err == nil || !strings.Contains(err.Error(), "unable to freeze") {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(attempt+1) * 20 * time.Millisecond):
+			}
+		}
+		return err
+	})
 }
 
 // Resume thaws the container's cgroup.
