@@ -61,12 +61,15 @@ func InProcess(name string, register func(*grpc.Server)) (conn *grpc.ClientConn,
 		<-served
 		return nil, nil, err
 	}
-	return cc, func() error {
+	// Closing twice is harmless and reports the first outcome: a second
+	// cc.Close would fail with "the client connection is closing".
+	stop = sync.OnceValue(func() error {
 		err := cc.Close()
 		gs.Stop()
 		<-served
 		return err
-	}, nil
+	})
+	return cc, stop, nil
 }
 
 func fileConn(fd int, name string) (net.Conn, error) {
