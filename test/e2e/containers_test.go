@@ -35,9 +35,16 @@ func TestRunRmEcho(t *testing.T) {
 	d := withBusybox(t)
 	for _, m := range apiModes {
 		t.Run(m.name, func(t *testing.T) {
-			out := d.mustDocker(m.version, nil, "run", "--rm", "busybox", "echo", "hi")
-			if out != "hi\n" {
-				t.Fatalf("docker run --rm busybox echo hi printed %q", out)
+			for range 3 {
+				out, stderr, err := d.dockerSplit(m.version, nil, "run", "--rm", "busybox", "echo", "hi")
+				if err != nil || out != "hi\n" {
+					t.Fatalf("docker run --rm busybox echo hi: %v, printed %q\n%s", err, out, stderr)
+				}
+				// Regression: the CLI cancelled its own DELETE when the
+				// destroy event came first and said "context canceled".
+				if stderr != "" {
+					t.Fatalf("docker run --rm wrote to stderr: %q", stderr)
+				}
 			}
 			if ps := d.mustDocker(m.version, nil, "ps", "-aq"); strings.TrimSpace(ps) != "" {
 				t.Fatalf("--rm left containers: %q", ps)

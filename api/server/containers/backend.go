@@ -18,7 +18,9 @@ type Backend interface {
 	Stop(ctx context.Context, ref string, timeout time.Duration) error
 	Kill(ctx context.Context, ref string, sig syscall.Signal) error
 	Wait(ctx context.Context, ref string) (int, error)
-	Remove(ctx context.Context, ref string, force, volumes bool) error
+	// Remove deletes the container; announce logs its destroy event and
+	// is called once the client has the answer.
+	Remove(ctx context.Context, ref string, force, volumes bool) (announce func(), err error)
 	Resize(ctx context.Context, ref string, height, width int) error
 	Logs(ctx context.Context, ref string, opts container.LogsOptions) error
 	Attach(ctx context.Context, ref string, opts container.AttachOptions) error

@@ -244,9 +244,12 @@ func (r *router) remove(c echo.Context) error {
 	if id == "" {
 		return errdefs.InvalidParameter(errors.New("container name or id is required"))
 	}
-	err := r.b.Remove(c.Request().Context(), id, httputil.BoolValue(c, "force"), httputil.BoolValue(c, "v"))
+	announce, err := r.b.Remove(c.Request().Context(), id, httputil.BoolValue(c, "force"), httputil.BoolValue(c, "v"))
 	if err != nil {
 		return err
 	}
-	return c.NoContent(http.StatusNoContent)
+	err = c.NoContent(http.StatusNoContent)
+	c.Response().Flush()
+	announce()
+	return err
 }
