@@ -1,0 +1,13 @@
+// Command storage-devmapper is pluggd's devicemapper storage driver plugin.
+// The daemon starts it; run by hand it only prints a hint. See README.md:
+// today it always refuses to start, saying why.
+package main
+
+import (
+	"github.com/pluggd/pluggd/core/driver/storage/plugin"
+	"github.com/pluggd/pluggd/plugins/storage-devmapper/devmapper"
+)
+
+func main() {
+	plugin.Serve(devmapper.New)
+}
