@@ -1,0 +1,91 @@
+package lxc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	osexec "os/exec"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pluggd/pluggd/core/errdefs"
+)
+
+// LXC's tools this driver runs. They come from Debian's lxc package; the
+// driver uses them rather than liblxc's Go bindings so that the plugin
+// stays a pure-Go build (no cgo, no liblxc-dev) and does exactly what an
+// operator can reproduce by hand.
+const lxcStart = "lxc-start"
+
+// Version returns LXC's version as lxc-start --version prints it
+// ("5.0.2"), keeping what follows a ':' as Docker 1.7 did for older
+// tools' "lxc version: 1.0.7". It is a NotImplemented error naming the
+// missing tool when LXC is not installed.
+func Version(ctx context.Context) (string, error) {
+	path, err := osexec.LookPath(lxcStart)
+	if err != nil {
+		return "", errdefs.NotImplemented(fmt.Errorf("the lxc exec driver needs LXC's tools (Debian package lxc): %w", err))
+	}
+	out, err := osexec.CommandContext(ctx, path, "--version").Output()
+	if err != nil {
+		return "", errdefs.System(fmt.Errorf("%s --version: %w", path, err))
+	}
+	v := strings.TrimSpace(string(out))
+	if _, after, ok := strings.Cut(v, ":"); ok {
+		v = strings.TrimSpace(after)
+	}
+	if v == "" {
+		return "", errdefs.System(fmt.Errorf("%s --version printed nothing", path))
+	}
+	return v, nil
+}
+
+// DriverName is /info's ExecutionDriver for an LXC version, Docker 1.7's
+// "lxc-<version>".
+func DriverName(version string) string { return "lxc-" + version }
+
+// HostInfo describes this machine for Config.
+func HostInfo() Host {
+	return Host{
+		// cgroup.controllers at the top of /sys/fs/cgroup exists only
+		// in unified mode; a hybrid host (v2 at .../unified) is v1 for
+		// limits, and LXC writes lxc.cgroup.* there.
+		CgroupV2: fileExists("/sys/fs/cgroup/cgroup.controllers"),
+		IsDir: func(p string) bool {
+			fi, err := os.Stat(p)
+			return err == nil && fi.IsDir()
+		},
+		Device: deviceNumbers,
+	}
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func deviceNumbers(path string) (byte, uint32, uint32, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, 0, 0, err
+	}
+	var typ byte
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFCHR:
+		typ = 'c'
+	case unix.S_IFBLK:
+		typ = 'b'
+	default:
+		return 0, 0, 0, errors.New("not a device node")
+	}
+	return typ, unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev)), nil
+}
+
+// StartCommand is the command that runs a container in the foreground:
+// lxc-start stays the parent of the container's init and exits with its
+// status, so whoever runs it (the supervisor) holds the container's stdio
+// and learns how it ended. root is the LXC path (-P) under which LXC
+// keeps the container's runtime files; config is the file Config wrote.
+func StartCommand(ctx context.Context, id, root, config, logFile string, args []string) *osexec.Cmd {
+	a := []string{"-F", "-n", id, "-P", root, "-f", config, "-o", logFile, "-l", "INFO", "--"}
+	return osexec.CommandContext(ctx, lxcStart, append(a, args...)...)
+}

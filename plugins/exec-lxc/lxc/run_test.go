@@ -1,0 +1,113 @@
+package lxc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pluggd/pluggd/core/driver/exec"
+	"github.com/pluggd/pluggd/core/driver/exec/exectest"
+	"github.com/pluggd/pluggd/test/require"
+)
+
+// requireLXC skips (or fails, when PLUGGD_REQUIRE names "lxc") without
+// LXC's tools, and returns LXC's version.
+func requireLXC(t *testing.T) string {
+	t.Helper()
+	require.Root(t)
+	v, err := Version(context.Background())
+	if err != nil {
+		require.SkipOrFail(t, "lxc", err.Error())
+	}
+	return v
+}
+
+// runLXC runs spec's program with lxc-start in the foreground, as the
+// supervisor will, and returns its stdout and exit code.
+func runLXC(t *testing.T, spec exec.ContainerSpec) (string, int) {
+	t.Helper()
+	dir := t.TempDir()
+	// A parent of our own, removed afterwards, so a failed run leaves no
+	// cgroup under the shared "docker" parent.
+	spec.CgroupParent = "pluggd-lxctest-" + spec.ID[:12]
+	t.Cleanup(func() { removeCgroups(spec.CgroupParent) })
+	conf, err := Config(spec, HostInfo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "config")
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Harmless when it already exited; stops it when the test failed
+		// midway.
+		_ = osexec.Command("lxc-stop", "-k", "-n", spec.ID, "-P", dir).Run()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := StartCommand(ctx, spec.ID, dir, cfg, filepath.Join(dir, "lxc.log"), spec.Process.Args)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	var ee *osexec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	code := cmd.ProcessState.ExitCode()
+	if stderr.Len() > 0 || (code != 0 && stdout.Len() == 0) {
+		log, _ := os.ReadFile(filepath.Join(dir, "lxc.log"))
+		t.Logf("config:\n%s\nstderr: %s\nlxc log:\n%s", conf, stderr.String(), log)
+	}
+	return stdout.String(), code
+}
+
+func removeCgroups(parent string) {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+	roots = append(roots, "/sys/fs/cgroup")
+	for _, r := range roots {
+		p := filepath.Join(r, parent)
+		subs, _ := filepath.Glob(filepath.Join(p, "*", ""))
+		for _, s := range subs {
+			if fi, err := os.Stat(s); err == nil && fi.IsDir() {
+				_ = os.Remove(s)
+			}
+		}
+		_ = os.Remove(p)
+	}
+}
+
+func TestLXCRunsEchoOnBusybox(t *testing.T) {
+	v := requireLXC(t)
+	t.Logf("LXC %s", v)
+	out, code := runLXC(t, exectest.Spec(t, "echo", "hi"))
+	if out != "hi\n" || code != 0 {
+		t.Errorf("got %q, exit %d; want \"hi\\n\", 0", out, code)
+	}
+}
+
+// TestLXCHonoursLxcConf runs a container whose LxcConf uses an LXC 1.x
+// key (lxc.utsname) and a cgroup key, and reads both back inside. The
+// cgroup tree is mounted (read-only, through LxcConf too) only for the
+// test to read the limit.
+func TestLXCHonoursLxcConf(t *testing.T) {
+	requireLXC(t)
+	spec := exectest.Spec(t, "sh", "-c", "hostname; cat /sys/fs/cgroup/cpu/cpu.shares 2>/dev/null || cat /sys/fs/cgroup/cpu.weight")
+	spec.LxcConf = [][2]string{{"lxc.utsname", "fromlxcconf"}, {"lxc.mount.auto", "cgroup:ro"}}
+	key, val := "lxc.cgroup.cpu.shares", "512"
+	if HostInfo().CgroupV2 {
+		key, val = "lxc.cgroup2.cpu.weight", "512"
+	}
+	spec.LxcConf = append(spec.LxcConf, [2]string{key, val})
+	out, code := runLXC(t, spec)
+	lines := strings.Fields(out)
+	if code != 0 || len(lines) != 2 || lines[0] != "fromlxcconf" || lines[1] != val {
+		t.Errorf("got %q, exit %d; want hostname fromlxcconf, %s, exit 0", out, code, val)
+	}
+}
