@@ -41,10 +41,11 @@ func toAufsWhiteouts(ctx context.Context, dir string) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		st, ok := fi.Sys().(*unix.Stat_t)
-		if !ok {
-			return nil
+		var stv unix.Stat_t
+		if err := unix.Lstat(p, &stv); err != nil {
+			return &os.PathError{Op: "lstat", Path: p, Err: err}
 		}
+		st := &stv
 		switch {
 		case fi.IsDir():
 			buf := make([]byte, 8)
@@ -128,4 +129,11 @@ func copyWithoutMeta(w io.Writer, r io.Reader) error {
 			return err
 		}
 	}
+}
+
+// unixGetOpaque reports whether dir still carries overlayfs' opaque xattr.
+func unixGetOpaque(dir string) (bool, error) {
+	buf := make([]byte, 8)
+	n, err := unix.Lgetxattr(dir, overlayOpaque, buf)
+	return err == nil && string(buf[:n]) == "y", err
 }
