@@ -57,8 +57,12 @@ echo "median: pluggd $m_p ms${m_d:+, dockerd $m_d ms}${m_r:+, runc $m_r ms}"
 [ -n "${m_d:-}" ] && echo "ratio pluggd/dockerd = $(ratio "$m_p" "$m_d") (target <= 0.5)"
 [ -n "${m_r:-}" ] && echo "ratio pluggd/runc = $(ratio "$m_p" "$m_r")"
 
-# Memory. rss_of sums VmRSS (kB) of the given pids.
+# Memory. rss_of sums VmRSS (kB) of the given pids; pss_of sums their
+# proportional set size, which splits pages shared between processes (the
+# supervisors all map the same binary, as the shims do) instead of counting
+# them once per process: the fairer measure of what a container adds.
 rss_of() { local t=0 p r; for p in "$@"; do r=$(awk '/^VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0); t=$((t + ${r:-0})); done; echo "$t"; }
+pss_of() { local t=0 p r; for p in "$@"; do r=$(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0); t=$((t + ${r:-0})); done; echo "$t"; }
 descendants() { # pid -> itself and every descendant
 	local p=$1 c
 	echo "$p"
@@ -74,15 +78,15 @@ docker_pids() { { descendants "$dpid"; pgrep -f -- "containerd-shim" || true; } 
 	exe=$(readlink "/proc/$p/exe" 2>/dev/null) || continue
 	case "$exe" in */busybox) ;; *) echo "$p" ;; esac; done; }
 
-idle_p=$(rss_of $(pluggd_pids))
+ps=$(pluggd_pids); idle_p=$(rss_of $ps); idle_pp=$(pss_of $ps)
 for i in $(seq "$N"); do "${P[@]}" run -d busybox sleep 1000 >/dev/null; done
 sleep 1
-busy_p=$(rss_of $(pluggd_pids))
-echo "pluggd RSS: idle $((idle_p / 1024)) MiB (daemon + plugins); with $N containers $((busy_p / 1024)) MiB; per container $(((busy_p - idle_p) / N)) kB"
+ps=$(pluggd_pids); busy_p=$(rss_of $ps); busy_pp=$(pss_of $ps)
+echo "pluggd RSS: idle $((idle_p / 1024)) MiB (daemon + plugins); with $N containers $((busy_p / 1024)) MiB; per container $(((busy_p - idle_p) / N)) kB RSS, $(((busy_pp - idle_pp) / N)) kB PSS"
 if [ -n "$dpid" ]; then
-	idle_d=$(rss_of $(docker_pids))
+	ds=$(docker_pids); idle_d=$(rss_of $ds); idle_dp=$(pss_of $ds)
 	for i in $(seq "$N"); do "${D[@]}" run -d --net none busybox sleep 1000 >/dev/null; done
 	sleep 1
-	busy_d=$(rss_of $(docker_pids))
-	echo "dockerd RSS: idle $((idle_d / 1024)) MiB (dockerd + containerd); with $N containers $((busy_d / 1024)) MiB; per container $(((busy_d - idle_d) / N)) kB"
+	ds=$(docker_pids); busy_d=$(rss_of $ds); busy_dp=$(pss_of $ds)
+	echo "dockerd RSS: idle $((idle_d / 1024)) MiB (dockerd + containerd); with $N containers $((busy_d / 1024)) MiB; per container $(((busy_d - idle_d) / N)) kB RSS, $(((busy_dp - idle_dp) / N)) kB PSS"
 fi
