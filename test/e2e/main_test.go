@@ -45,7 +45,7 @@ func run(m *testing.M) int {
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		for pkg, name := range map[string]string{"./cmd/pluggd": "pluggd", "./plugins/storage-overlay": "storage-overlay", "./plugins/exec-native": "exec-native"} {
+		for pkg, name := range map[string]string{"./cmd/pluggd": "pluggd", "./plugins/storage-overlay": "storage-overlay", "./plugins/exec-native": "exec-native", "./plugins/storage-aufs": "storage-aufs"} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
 			cmd.Dir = repoRoot()
 			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr

@@ -148,3 +148,24 @@ func runPluggd(t *testing.T, timeout time.Duration, args ...string) (string, err
 	}
 	return string(out), err
 }
+
+// TestStorageDriverMissingFromKernelStopsTheDaemon: naming a driver whose
+// kernel feature this host lacks stops the daemon at start with the
+// plugin's own reason, never a hang or a silent fallback.
+func TestStorageDriverMissingFromKernelStopsTheDaemon(t *testing.T) {
+	fs, _ := os.ReadFile("/proc/filesystems")
+	if strings.Contains(string(fs), "\taufs\n") {
+		t.Skip("this kernel has aufs")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "none.toml"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	out, err := runPluggd(t, 30*time.Second, "--config", filepath.Join(dir, "none.toml"), "-H", "unix://"+filepath.Join(dir, "s.sock"),
+		"-g", filepath.Join(dir, "root"), "--exec-root", filepath.Join(dir, "exec"), "-p", filepath.Join(dir, "p.pid"),
+		"-s", "aufs")
+	if err == nil || !strings.Contains(out, "aufs is not in /proc/filesystems") {
+		t.Fatalf("daemon with -s aufs on a kernel without aufs: err=%v after %v\n%s", err, time.Since(start), out)
+	}
+}
