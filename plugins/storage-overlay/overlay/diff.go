@@ -2,12 +2,12 @@ package overlay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
+
+	"github.com/pluggd/pluggd/core/driver/storage/naivediff"
 
 	"github.com/pluggd/pluggd/core/archive"
 	"github.com/pluggd/pluggd/core/driver/storage"
@@ -74,68 +74,12 @@ func (d *Driver) Diff(ctx context.Context, id, parent string) (io.ReadCloser, er
 		}
 		return archive.Tar(ctx, d.diffDir(id), archive.TarOptions{Whiteouts: archive.WhiteoutsOverlay})
 	}
-	newDir, oldDir, release, err := d.mountPair(ctx, id, parent)
-	if err != nil {
-		return nil, err
-	}
-	var rc io.ReadCloser
-	if oldDir == "" {
-		rc, err = archive.Tar(ctx, newDir, archive.TarOptions{Whiteouts: archive.WhiteoutsDelete})
-	} else {
-		var changes []storage.Change
-		changes, err = archive.Changes(ctx, newDir, oldDir)
-		if err == nil {
-			rc, err = archive.TarChanges(ctx, newDir, changes)
-		}
-	}
-	if err != nil {
-		release()
-		return nil, err
-	}
-	return &releasingReader{ReadCloser: rc, release: release}, nil
-}
-
-// releasingReader drops the mounts a naive Diff took when it is closed.
-type releasingReader struct {
-	io.ReadCloser
-	once    sync.Once
-	release func() error
-}
-
-func (r *releasingReader) Close() error {
-	err := r.ReadCloser.Close()
-	r.once.Do(func() {
-		if rerr := r.release(); err == nil {
-			err = rerr
-		}
-	})
-	return err
-}
-
-// mountPair mounts id and parent (if any) for a comparison of full trees;
-// release puts them back.
-func (d *Driver) mountPair(ctx context.Context, id, parent string) (newDir, oldDir string, release func() error, err error) {
 	if parent != "" {
 		if err := d.checkLayer(parent); err != nil {
-			return "", "", nil, err
+			return nil, err
 		}
 	}
-	newDir, err = d.Get(ctx, id, storage.GetOptions{})
-	if err != nil {
-		return "", "", nil, err
-	}
-	if parent == "" {
-		return newDir, "", func() error { return d.Put(context.WithoutCancel(ctx), id) }, nil
-	}
-	oldDir, err = d.Get(ctx, parent, storage.GetOptions{})
-	if err != nil {
-		d.Put(context.WithoutCancel(ctx), id)
-		return "", "", nil, err
-	}
-	return newDir, oldDir, func() error {
-		bg := context.WithoutCancel(ctx)
-		return errors.Join(d.Put(bg, id), d.Put(bg, parent))
-	}, nil
+	return naivediff.Diff(ctx, d, id, parent)
 }
 
 // Changes implements storage.Driver.
@@ -154,12 +98,12 @@ func (d *Driver) Changes(ctx context.Context, id, parent string) ([]storage.Chan
 		}
 		return archive.OverlayChanges(ctx, d.diffDir(id), lowers)
 	}
-	newDir, oldDir, release, err := d.mountPair(ctx, id, parent)
-	if err != nil {
-		return nil, err
+	if parent != "" {
+		if err := d.checkLayer(parent); err != nil {
+			return nil, err
+		}
 	}
-	defer release()
-	return archive.Changes(ctx, newDir, oldDir)
+	return naivediff.Changes(ctx, d, id, parent)
 }
 
 // DiffSize implements storage.Driver: against the own parent, the size of
@@ -176,14 +120,10 @@ func (d *Driver) DiffSize(ctx context.Context, id, parent string) (int64, error)
 	if parent == own {
 		return archive.DirSize(ctx, d.diffDir(id))
 	}
-	newDir, oldDir, release, err := d.mountPair(ctx, id, parent)
-	if err != nil {
-		return 0, err
+	if parent != "" {
+		if err := d.checkLayer(parent); err != nil {
+			return 0, err
+		}
 	}
-	defer release()
-	changes, err := archive.Changes(ctx, newDir, oldDir)
-	if err != nil {
-		return 0, err
-	}
-	return archive.ChangesSize(ctx, newDir, changes)
+	return naivediff.DiffSize(ctx, d, id, parent)
 }
