@@ -17,7 +17,10 @@ import (
 // driver uses them rather than liblxc's Go bindings so that the plugin
 // stays a pure-Go build (no cgo, no liblxc-dev) and does exactly what an
 // operator can reproduce by hand.
-const lxcStart = "lxc-start"
+const (
+	lxcStart   = "lxc-start"
+	lxcExecute = "lxc-execute"
+)
 
 // Version returns LXC's version as lxc-start --version prints it
 // ("5.0.2"), keeping what follows a ':' as Docker 1.7 did for older
@@ -80,12 +83,20 @@ func deviceNumbers(path string) (byte, uint32, uint32, error) {
 	return typ, unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev)), nil
 }
 
-// StartCommand is the command that runs a container in the foreground:
-// lxc-start stays the parent of the container's init and exits with its
-// status, so whoever runs it (the supervisor) holds the container's stdio
-// and learns how it ended. root is the LXC path (-P) under which LXC
-// keeps the container's runtime files; config is the file Config wrote.
-func StartCommand(ctx context.Context, id, root, config, logFile string, args []string) *osexec.Cmd {
-	a := []string{"-F", "-n", id, "-P", root, "-f", config, "-o", logFile, "-l", "INFO", "--"}
-	return osexec.CommandContext(ctx, lxcStart, append(a, args...)...)
+// ExecuteCommand is the command that runs a container's program in the
+// foreground with lxc-execute: LXC's monitor (this command) stays the
+// parent of the container's init, which is LXC's small init (lxc.init,
+// bind-mounted from the host's init.lxc.static) running the program as its
+// child. That init forwards signals to the program and exits with its
+// status, and lxc-execute exits with the init's: a program exiting 3 gives
+// 3, one killed by SIGKILL 137 (128+9). lxc-start -F, which runs the
+// program as the init itself, exits 0 whatever the program's status (LXC
+// 5.0.2), so the driver does not use it.
+//
+// root is the LXC path (-P) under which LXC keeps the container's runtime
+// files; config is the file Config wrote. -q keeps LXC's own messages off
+// stderr, which is the container's: they go to logFile only.
+func ExecuteCommand(id, root, config, logFile string, args []string) *osexec.Cmd {
+	a := []string{"-q", "-n", id, "-P", root, "-f", config, "-o", logFile, "-l", "INFO", "--"}
+	return osexec.Command(lxcExecute, append(a, args...)...)
 }

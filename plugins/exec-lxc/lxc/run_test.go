@@ -28,8 +28,8 @@ func requireLXC(t *testing.T) string {
 	return v
 }
 
-// runLXC runs spec's program with lxc-start in the foreground, as the
-// supervisor will, and returns its stdout and exit code.
+// runLXC runs spec's program with lxc-execute in the foreground and
+// returns its stdout and exit code.
 func runLXC(t *testing.T, spec exec.ContainerSpec) (string, int) {
 	t.Helper()
 	dir := t.TempDir()
@@ -50,12 +50,17 @@ func runLXC(t *testing.T, spec exec.ContainerSpec) (string, int) {
 		// midway.
 		_ = osexec.Command("lxc-stop", "-k", "-n", spec.ID, "-P", dir).Run()
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	var stdout, stderr bytes.Buffer
-	cmd := StartCommand(ctx, spec.ID, dir, cfg, filepath.Join(dir, "lxc.log"), spec.Process.Args)
+	cmd := ExecuteCommand(spec.ID, dir, cfg, filepath.Join(dir, "lxc.log"), spec.Process.Args)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// A hung LXC is killed (its container dies with it: LXC gives the
+	// init SIGKILL as parent-death signal) rather than hanging the test.
+	timer := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+	err = cmd.Wait()
+	timer.Stop()
 	var ee *osexec.ExitError
 	if err != nil && !errors.As(err, &ee) {
 		t.Fatal(err)
@@ -109,5 +114,26 @@ func TestLXCHonoursLxcConf(t *testing.T) {
 	lines := strings.Fields(out)
 	if code != 0 || len(lines) != 2 || lines[0] != "fromlxcconf" || lines[1] != val {
 		t.Errorf("got %q, exit %d; want hostname fromlxcconf, %s, exit 0", out, code, val)
+	}
+}
+
+// TestLXCExitCodes: lxc-execute exits with the program's status, which
+// lxc-start -F of LXC 5.0.2 loses (it exits 0).
+func TestLXCExitCodes(t *testing.T) {
+	requireLXC(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"exit 3", []string{"sh", "-c", "exit 3"}, 3},
+		{"SIGKILL", []string{"sh", "-c", "kill -KILL $$"}, 137},
+		{"SIGTERM", []string{"sh", "-c", "kill -TERM $$"}, 143},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, code := runLXC(t, exectest.Spec(t, tc.args...)); code != tc.want {
+				t.Errorf("exit %d, want %d", code, tc.want)
+			}
+		})
 	}
 }
