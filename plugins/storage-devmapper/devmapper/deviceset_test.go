@@ -1,0 +1,218 @@
+package devmapper
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pluggd/pluggd/plugins/storage-devmapper/internal/dm"
+	"github.com/pluggd/pluggd/test/require"
+	"golang.org/x/sys/unix"
+)
+
+// needDM opens the control node or skips (requirement "devicemapper").
+// These tests run for real in TestInVM's guest.
+func needDM(t *testing.T) *dm.Control {
+	t.Helper()
+	require.Root(t)
+	c, err := dm.Open()
+	if err != nil {
+		require.SkipOrFail(t, "devicemapper", fmt.Sprintf("cannot open %s: %v", dm.ControlPath, err))
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Version(); err != nil {
+		require.SkipOrFail(t, "devicemapper", err.Error())
+	}
+	for _, tool := range []string{"mkfs.ext4", "tune2fs"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			require.SkipOrFail(t, "devicemapper", tool+" is not installed")
+		}
+	}
+	return c
+}
+
+// smallOptions keep the pool and filesystems small: mkfs without lazy
+// init writes every inode table, which is slow under emulation.
+func smallOptions(t *testing.T) Options {
+	t.Helper()
+	o, err := ParseOptions([]string{"dm.loopdatasize=512M", "dm.loopmetadatasize=32M", "dm.basesize=64M"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// openTestSet opens a device set on a fresh home and registers a cleanup
+// that removes every dm device named after it (also when the test failed
+// half way), so the loops autoclear.
+func openTestSet(t *testing.T, c *dm.Control, home string, o Options) *deviceSet {
+	t.Helper()
+	prefix, err := namePrefix(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removeAll(t, c, home, prefix) })
+	s, err := openDeviceSet(c, home, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// removeAll unmounts what is mounted under home/mnt and removes the
+// devices of prefix: layers (from the metadata files), base, pool.
+func removeAll(t *testing.T, c *dm.Control, home, prefix string) {
+	if entries, err := os.ReadDir(filepath.Join(home, "mnt")); err == nil {
+		for _, e := range entries {
+			_ = unix.Unmount(filepath.Join(home, "mnt", e.Name()), unix.MNT_DETACH)
+		}
+	}
+	names := []string{}
+	if entries, err := os.ReadDir(filepath.Join(home, "metadata")); err == nil {
+		for _, e := range entries {
+			if n := e.Name(); n != baseFile && n != deviceSetFile && n != transactionFile && !strings.HasPrefix(n, ".") {
+				names = append(names, prefix+"-"+n)
+			}
+		}
+	}
+	names = append(names, prefix+"-base", prefix+"-pool")
+	for _, n := range names {
+		if err := c.Remove(n, false); err != nil && !errors.Is(err, unix.ENXIO) {
+			t.Errorf("cleanup: %v", err)
+		}
+	}
+}
+
+func TestKernelDeviceSetPoolAndBase(t *testing.T) {
+	c := needDM(t)
+	home := t.TempDir()
+	o := smallOptions(t)
+	s := openTestSet(t, c, home, o)
+
+	var st unix.Stat_t
+	if err := unix.Stat(home, &st); err != nil {
+		t.Fatal(err)
+	}
+	wantPrefix := fmt.Sprintf("docker-%d:%d-%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
+	if s.poolName != wantPrefix+"-pool" || s.deviceName("") != wantPrefix+"-base" || s.deviceName("abc") != wantPrefix+"-abc" {
+		t.Errorf("names %q %q, want prefix %q", s.poolName, s.deviceName(""), wantPrefix)
+	}
+	for _, f := range []string{"devicemapper/data", "devicemapper/metadata"} {
+		fi, err := os.Stat(filepath.Join(home, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[string]int64{"devicemapper/data": 512 << 20, "devicemapper/metadata": 32 << 20}[f]; fi.Size() != want {
+			t.Errorf("%s: size %d, want %d", f, fi.Size(), want)
+		}
+	}
+	if !strings.HasPrefix(s.dataDev, "/dev/loop") || !strings.HasPrefix(s.metaDev, "/dev/loop") {
+		t.Errorf("pool devices %q %q, want loops", s.dataDev, s.metaDev)
+	}
+	tb, err := c.Table(s.poolName)
+	if err != nil || len(tb) != 1 || tb[0].Type != "thin-pool" || tb[0].Length != (512<<20)/512 ||
+		!strings.Contains(tb[0].Params, " 128 32768 1 skip_block_zeroing") {
+		t.Errorf("pool table %+v, %v", tb, err)
+	}
+
+	// The base: committed in transaction 1, formatted, inactive.
+	base, err := s.meta.loadDevice("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !base.Initialized || base.Size != 64<<20 || base.TransactionID != 1 || base.DeviceID != 1 {
+		t.Errorf("base metadata %+v", base)
+	}
+	ps, err := c.PoolStatus(s.poolName)
+	if err != nil || ps.TransactionID != 1 || ps.UsedDataBlocks == 0 {
+		t.Errorf("pool status %+v, %v; want transaction 1 and the filesystem's blocks", ps, err)
+	}
+	if tr, err := s.meta.loadTransaction(); err != nil || tr.OpenTransactionID != 1 {
+		t.Errorf("transaction-metadata %+v, %v", tr, err)
+	}
+	if info, err := c.Info(s.deviceName("")); err != nil || info.Exists {
+		t.Errorf("base still active: %+v, %v", info, err)
+	}
+
+	// A restarted plugin finds the live pool and the base as they were.
+	again, err := openDeviceSet(c, home, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.tid != 1 || again.devices[""].DeviceID != 1 || again.dataDev != s.dataDev || again.metaDev != s.metaDev {
+		t.Errorf("reopened live pool: tid %d, base %+v, devices %q %q (first: %q %q)",
+			again.tid, again.devices[""], again.dataDev, again.metaDev, s.dataDev, s.metaDev)
+	}
+
+	// After shutdown the pool is gone with its loops; the next start
+	// attaches the files again and keeps the base.
+	if err := again.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := c.Info(s.poolName); err != nil || info.Exists {
+		t.Fatalf("pool after shutdown: %+v, %v", info, err)
+	}
+	third, err := openDeviceSet(c, home, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.tid != 1 || third.devices[""].DeviceID != 1 || !third.devices[""].Initialized {
+		t.Errorf("after a restart: tid %d, base %+v", third.tid, third.devices[""])
+	}
+	if err := third.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A crash between opening a transaction and committing it (here: a thin
+// device made, its metadata written, the pool's id not moved) is rolled
+// back at the next start: device and file gone, id free.
+func TestKernelDeviceSetRollback(t *testing.T) {
+	c := needDM(t)
+	home := t.TempDir()
+	o := smallOptions(t)
+	s := openTestSet(t, c, home, o)
+
+	id, err := s.allocateID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.openTransaction("half", id); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateThin(s.poolName, uint32(id)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.meta.saveDevice(deviceInfo{Hash: "half", DeviceID: id, Size: 64 << 20, TransactionID: s.tid + 1}); err != nil {
+		t.Fatal(err)
+	}
+	// "Crash": nothing is committed; start again on the live pool.
+	r, err := openDeviceSet(c, home, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.devices["half"]; ok {
+		t.Error("the half-made device's metadata survived the rollback")
+	}
+	if _, err := os.Stat(filepath.Join(home, "metadata", "half")); !os.IsNotExist(err) {
+		t.Errorf("metadata/half: %v, want gone", err)
+	}
+	if r.ids.used[id] {
+		t.Errorf("id %d still marked used", id)
+	}
+	if tr, err := r.meta.loadTransaction(); err != nil || tr.OpenTransactionID != r.tid {
+		t.Errorf("transaction %+v, %v; want closed at %d", tr, err, r.tid)
+	}
+	// The pool no longer has thin device id: making it again works.
+	if err := c.CreateThin(r.poolName, uint32(id)); err != nil {
+		t.Errorf("create_thin %d after rollback: %v (the rollback did not delete it)", id, err)
+	}
+	_ = c.DeleteThin(r.poolName, uint32(id))
+	if err := r.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+}
