@@ -37,6 +37,7 @@ type deviceSet struct {
 	ids     *idAllocator
 	tid     uint64 // the pool's transaction id, as last committed
 	devices map[string]*deviceInfo
+	mounts  map[string]int // Get references per mounted layer
 }
 
 func (s *deviceSet) metadataDir() string { return filepath.Join(s.home, "metadata") }
@@ -71,6 +72,7 @@ func openDeviceSet(ctl *dm.Control, home string, opts Options) (*deviceSet, erro
 		ctl: ctl, home: home, opts: opts, prefix: prefix,
 		poolName: prefix + "-pool",
 		devices:  map[string]*deviceInfo{},
+		mounts:   map[string]int{},
 	}
 	s.meta = metaStore{dir: s.metadataDir()}
 	for _, d := range []string{s.metadataDir(), filepath.Join(home, "mnt")} {
@@ -467,9 +469,9 @@ func (s *deviceSet) deactivate(hash string) error {
 // shutdown deactivates every device and, unless the pool is the
 // operator's (dm.thinpooldev), the pool; the loop devices go with it.
 func (s *deviceSet) shutdown() error {
+	errs := []error{s.unmountAll()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var errs []error
 	for hash := range s.devices {
 		errs = append(errs, s.deactivate(hash))
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pluggd/pluggd/core/driver/storage"
+	"github.com/pluggd/pluggd/core/errdefs"
 	"github.com/pluggd/pluggd/plugins/storage-devmapper/internal/dm"
 	"github.com/pluggd/pluggd/test/require"
 	"golang.org/x/sys/unix"
@@ -212,6 +214,134 @@ func TestKernelDeviceSetRollback(t *testing.T) {
 		t.Errorf("create_thin %d after rollback: %v (the rollback did not delete it)", id, err)
 	}
 	_ = c.DeleteThin(r.poolName, uint32(id))
+	if err := r.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Layers as snapshots: contents inherited, Get/Put counted, Remove
+// refused while mounted or with children, everything kept across a
+// restart of the pool.
+func TestKernelDeviceSetLayers(t *testing.T) {
+	c := needDM(t)
+	home := t.TempDir()
+	o := smallOptions(t)
+	s := openTestSet(t, c, home, o)
+
+	if err := s.createLayer("l1", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.createLayer("l1", ""); !errors.Is(err, storage.ErrLayerExists) {
+		t.Errorf("second create: %v, want ErrLayerExists", err)
+	}
+	if err := s.createLayer("x", "missing"); !errors.Is(err, storage.ErrLayerNotFound) {
+		t.Errorf("create on a missing parent: %v, want ErrLayerNotFound", err)
+	}
+	if !s.hasLayer("l1") || s.hasLayer("x") || s.hasLayer("") {
+		t.Error("hasLayer wrong")
+	}
+	root, err := s.getLayer("l1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root != filepath.Join(home, "mnt", "l1", "rootfs") {
+		t.Errorf("rootfs %q", root)
+	}
+	if b, err := os.ReadFile(filepath.Join(home, "mnt", "l1", "id")); err != nil || string(b) != "l1" {
+		t.Errorf("mnt/l1/id = %q, %v", b, err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "one"), []byte("1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.putLayer("l1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.putLayer("l1"); !errdefs.IsInvalidParameter(err) {
+		t.Errorf("put without get: %v, want InvalidParameter", err)
+	}
+	if info, err := c.Info(s.deviceName("l1")); err != nil || info.Exists {
+		t.Errorf("l1 active after its last put: %+v, %v", info, err)
+	}
+
+	if err := s.createLayer("l2", "l1"); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := s.getLayer("l2", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(r2, "one")); err != nil || string(b) != "1" {
+		t.Errorf("l2 does not see l1's file: %q, %v", b, err)
+	}
+	if err := os.WriteFile(filepath.Join(r2, "two"), []byte("2"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.getLayer("l2", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.putLayer("l2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(r2, "two")); err != nil {
+		t.Errorf("one put of two unmounted l2: %v", err)
+	}
+	if err := s.removeLayer("l2"); !errors.Is(err, storage.ErrLayerInUse) {
+		t.Errorf("remove of a mounted layer: %v, want ErrLayerInUse", err)
+	}
+	if err := s.removeLayer("l1"); !errors.Is(err, storage.ErrLayerInUse) {
+		t.Errorf("remove of a parent: %v, want ErrLayerInUse", err)
+	}
+	// A sibling of l2 on l1 must not see l2's write.
+	if err := s.createLayer("l3", "l1"); err != nil {
+		t.Fatal(err)
+	}
+	r3, err := s.getLayer("l3", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(r3, "two")); !os.IsNotExist(err) {
+		t.Errorf("l3 sees l2's file: %v", err)
+	}
+	if err := s.putLayer("l3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.removeLayer("l3"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Shutdown unmounts l2; a restart finds l1 and l2 with their data.
+	if err := s.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := openDeviceSet(c, home, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.hasLayer("l1") || !r.hasLayer("l2") || r.hasLayer("l3") || r.devices["l2"].Parent != "l1" {
+		t.Fatalf("after restart: %v", r.devices)
+	}
+	r2, err = r.getLayer("l2", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(r2, "two")); err != nil || string(b) != "2" {
+		t.Errorf("l2 after restart: %q, %v", b, err)
+	}
+	if err := r.putLayer("l2"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"l2", "l1"} {
+		if err := r.removeLayer(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.removeLayer("l1"); !errors.Is(err, storage.ErrLayerNotFound) {
+		t.Errorf("second remove: %v, want ErrLayerNotFound", err)
+	}
+	ps, err := c.PoolStatus(r.poolName)
+	if err != nil || ps.TransactionID != r.tid {
+		t.Errorf("pool transaction %+v, %v; want %d", ps, err, r.tid)
+	}
 	if err := r.shutdown(); err != nil {
 		t.Fatal(err)
 	}

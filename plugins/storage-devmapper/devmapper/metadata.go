@@ -34,6 +34,10 @@ type deviceInfo struct {
 	Size          uint64 `json:"size"`
 	TransactionID uint64 `json:"transaction_id"`
 	Initialized   bool   `json:"initialized"`
+	// Parent is the layer this one snapshots ("" for the base and for
+	// layers on it). Not in Docker 1.7's files, which Docker ignores;
+	// pluggd needs it to refuse removing a layer with children.
+	Parent string `json:"parent,omitempty"`
 }
 
 type deviceSetMetadata struct {
