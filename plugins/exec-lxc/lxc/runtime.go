@@ -1,0 +1,475 @@
+package lxc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"golang.org/x/sys/unix"
+
+	"github.com/pluggd/pluggd/core/driver/exec"
+	"github.com/pluggd/pluggd/core/driver/exec/supervisor"
+	"github.com/pluggd/pluggd/core/errdefs"
+)
+
+// Files of a container in its directory (the supervisor's state directory).
+const (
+	confFile    = "lxc.conf" // what Config wrote, plus the gate hook
+	gateFile    = "gate"     // fifo the start-host hook reads until Start
+	hookFile    = "gate-hook"
+	initPidFile = "init.pid" // the container's init, as the hook saw it
+	logFile     = "lxc.log"
+	lxcPathDir  = "lxc" // LXC's -P: its runtime files for the container
+)
+
+// createTimeout bounds how long Create waits for LXC to set the container
+// up (namespaces, mounts, cgroups) and reach the gate.
+const createTimeout = 30 * time.Second
+
+// Runtime is the supervisor.Runtime of the LXC driver: it runs in the
+// supervisor process and makes the container with lxc-execute.
+//
+// The gate: LXC runs the configuration's lxc.hook.start-host on the host
+// once the container's init exists in its namespaces and before that init
+// runs the program, and waits for the hook to return. The hook this
+// Runtime installs records the init's host pid (LXC_PID) and blocks
+// reading a fifo in the container's directory; Start writes a line to the
+// fifo. Nothing is needed inside the container's image.
+//
+// The process tree is supervisor → lxc-execute (LXC's monitor, with
+// SIGKILL as parent-death signal) → the container's init (LXC's init, with
+// SIGKILL as parent-death signal towards the monitor, set by LXC) → the
+// program. The supervisor can only wait for its own children, so the pid
+// it is given as the "init" (Created.Pid) is lxc-execute's: its exit status
+// is the program's (see ExecuteCommand), and LXC's monitor forwards every
+// signal but SIGKILL and SIGSTOP to the container's init, which forwards
+// them to the program; SIGKILL kills the monitor and, through the
+// parent-death signals, the container. The container's init in the host
+// pid namespace is InitPid (recorded in init.pid).
+type Runtime struct {
+	dir  string
+	spec exec.ContainerSpec
+	host Host
+
+	// calls runs functions on one OS thread that never exits: the
+	// monitor's parent-death signal fires when the thread that forked it
+	// exits (a Go thread does when a goroutine locked to it returns).
+	calls chan func()
+
+	monitor int // lxc-execute, a child of the supervisor
+	initPid int // the container's init in the host pid namespace
+}
+
+var _ supervisor.Runtime = (*Runtime)(nil)
+
+// NewRuntime returns the Runtime of the container spec whose directory
+// (the supervisor's state directory) is dir. dir must be absolute and
+// hold no white space or quote: it is written into LXC's configuration
+// and a shell script.
+func NewRuntime(dir string, spec exec.ContainerSpec, host Host) (*Runtime, error) {
+	if !filepath.IsAbs(dir) || strings.ContainsAny(dir, " \t\n\r'\"\\$`") {
+		return nil, errdefs.InvalidParameter(fmt.Errorf("lxc: container directory %q must be absolute, without white space or quotes", dir))
+	}
+	r := &Runtime{dir: dir, spec: spec, host: host, calls: make(chan func())}
+	go r.thread()
+	return r, nil
+}
+
+func (r *Runtime) thread() {
+	runtime.LockOSThread()
+	// Never unlocked and never returning: see Runtime.calls.
+	for f := range r.calls {
+		f()
+	}
+	select {}
+}
+
+func (r *Runtime) onThread(f func() error) error {
+	done := make(chan error, 1)
+	r.calls <- func() { done <- f() }
+	return <-done
+}
+
+// InitPid is the container's init in the host pid namespace, once Create
+// succeeded.
+func (r *Runtime) InitPid() int { return r.initPid }
+
+func (r *Runtime) path(name string) string { return filepath.Join(r.dir, name) }
+
+// Create writes the LXC configuration with the gate hook, starts
+// lxc-execute and returns once the container's init waits at the gate.
+func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (supervisor.Created, error) {
+	spec := r.spec
+	if len(spec.Process.Args) == 0 {
+		return supervisor.Created{}, errdefs.InvalidParameter(errors.New("no command specified"))
+	}
+	if stdio.Terminal {
+		return supervisor.Created{}, errdefs.NotImplemented(errors.New("the lxc exec driver does not give containers a terminal yet"))
+	}
+	if err := lookProgram(spec); err != nil {
+		return supervisor.Created{}, err
+	}
+	conf, err := Config(spec, r.host)
+	if err != nil {
+		return supervisor.Created{}, err
+	}
+	conf += "# pluggd's gate: the program waits until Start\n"
+	conf += "lxc.hook.start-host = " + r.path(hookFile) + "\n"
+	// The hook opens the fifo read-write first (that does not block, and
+	// lets Start's non-blocking open find a reader as soon as the pid is
+	// recorded), records the init's pid (LXC_PID) and waits for a line:
+	// "go" from Start lets LXC run the program; anything else (Destroy
+	// releasing a container never started) fails the hook, and LXC then
+	// stops the container.
+	hook := fmt.Sprintf("#!/bin/sh\nexec 3<>'%[2]s' && echo \"$LXC_PID\" > '%[1]s.tmp' && mv '%[1]s.tmp' '%[1]s' && read line <&3 && [ \"$line\" = go ]\n",
+		r.path(initPidFile), r.path(gateFile))
+	for _, name := range []string{initPidFile, gateFile} {
+		os.Remove(r.path(name))
+	}
+	if err := os.WriteFile(r.path(confFile), []byte(conf), 0o600); err != nil {
+		return supervisor.Created{}, err
+	}
+	if err := os.WriteFile(r.path(hookFile), []byte(hook), 0o700); err != nil {
+		return supervisor.Created{}, err
+	}
+	// LXC keeps the container's runtime files under -P, which must exist.
+	if err := os.MkdirAll(r.path(lxcPathDir), 0o700); err != nil {
+		return supervisor.Created{}, err
+	}
+	if err := unix.Mkfifo(r.path(gateFile), 0o600); err != nil {
+		return supervisor.Created{}, fmt.Errorf("make the gate fifo: %w", err)
+	}
+
+	cmd := ExecuteCommand(spec.ID, r.path(lxcPathDir), r.path(confFile), r.path(logFile), spec.Process.Args)
+	// nil *os.File must stay a nil io.Reader/Writer (then /dev/null).
+	if stdio.Stdin != nil {
+		cmd.Stdin = stdio.Stdin
+	}
+	if stdio.Stdout != nil {
+		cmd.Stdout = stdio.Stdout
+	}
+	if stdio.Stderr != nil {
+		cmd.Stderr = stdio.Stderr
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := r.onThread(cmd.Start); err != nil {
+		r.cleanup()
+		return supervisor.Created{}, fmt.Errorf("start lxc-execute: %w", err)
+	}
+	r.monitor = cmd.Process.Pid
+	pid, err := r.waitGate(ctx)
+	if err != nil {
+		r.abort()
+		return supervisor.Created{}, err
+	}
+	r.initPid = pid
+	return supervisor.Created{Pid: r.monitor}, nil
+}
+
+// waitGate waits until the hook recorded the init's pid, which it does
+// right before blocking on the gate. The supervisor reaps nothing while
+// Create runs, so the monitor dying first is seen here.
+func (r *Runtime) waitGate(ctx context.Context) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, createTimeout)
+	defer cancel()
+	delay := time.Millisecond
+	for {
+		if b, err := os.ReadFile(r.path(initPidFile)); err == nil {
+			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err != nil || pid <= 0 {
+				return 0, fmt.Errorf("lxc: the gate hook recorded a bad init pid %q", b)
+			}
+			return pid, nil
+		}
+		var ws unix.WaitStatus
+		if pid, _ := unix.Wait4(r.monitor, &ws, unix.WNOHANG, nil); pid == r.monitor {
+			r.monitor = 0
+			return 0, fmt.Errorf("lxc-execute exited (status %#x) before the container was created: %s", uint32(ws), r.logErrors())
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("lxc: the container did not reach the gate: %w; %s", ctx.Err(), r.logErrors())
+		case <-time.After(delay):
+		}
+		if delay < 20*time.Millisecond {
+			delay *= 2
+		}
+	}
+}
+
+// logErrors returns LXC's ERROR lines from the container's log, for an
+// error message.
+func (r *Runtime) logErrors() string {
+	b, _ := os.ReadFile(r.path(logFile))
+	var errs []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, " ERROR ") {
+			errs = append(errs, strings.TrimSpace(l))
+		}
+	}
+	if len(errs) == 0 {
+		return "no error in LXC's log " + r.path(logFile)
+	}
+	if len(errs) > 5 {
+		errs = errs[len(errs)-5:]
+	}
+	return "LXC's log: " + strings.Join(errs, "; ")
+}
+
+// abort undoes a Create that failed after lxc-execute started: it kills
+// and reaps the monitor (the supervisor reaps nothing while Create runs)
+// and cleans up, so nothing is left behind.
+func (r *Runtime) abort() {
+	if r.monitor > 0 {
+		unix.Kill(r.monitor, unix.SIGKILL)
+		var ws unix.WaitStatus
+		for {
+			if _, err := unix.Wait4(r.monitor, &ws, 0, nil); err != unix.EINTR {
+				break
+			}
+		}
+		r.monitor = 0
+	}
+	r.cleanup()
+}
+
+// Start opens the gate ("go" on the fifo) and returns once the program runs: LXC's init has
+// forked it and it has executed (its executable is no longer LXC's), or
+// it is already gone.
+func (r *Runtime) Start(ctx context.Context) error {
+	if r.initPid == 0 {
+		return errdefs.Conflict(errors.New("container was not created"))
+	}
+	f, err := os.OpenFile(r.path(gateFile), os.O_WRONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return fmt.Errorf("open the gate: %w", err)
+	}
+	_, err = f.Write([]byte("go\n"))
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("open the gate: %w", err)
+	}
+	initExe, err := exeID(r.initPid)
+	if err != nil {
+		return nil // the init is gone: the program ran and exited, or failed
+	}
+	delay := 50 * time.Microsecond
+	for {
+		child, ok := firstChild(r.initPid)
+		if !ok {
+			return nil // the init exited
+		}
+		if child > 0 {
+			if id, err := exeID(child); err != nil || id != initExe {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		if delay < 5*time.Millisecond {
+			delay *= 2
+		}
+	}
+}
+
+// firstChild returns a child of pid (0 if none yet), and false once pid
+// is gone.
+func firstChild(pid int) (int, bool) {
+	p := strconv.Itoa(pid)
+	b, err := os.ReadFile("/proc/" + p + "/task/" + p + "/children")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, true
+	}
+	c, _ := strconv.Atoi(f[0])
+	return c, true
+}
+
+type fileID struct{ dev, ino uint64 }
+
+// exeID identifies the executable process pid runs (stat of
+// /proc/<pid>/exe follows the link, also across mount namespaces).
+func exeID(pid int) (fileID, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/"+strconv.Itoa(pid)+"/exe", &st); err != nil {
+		return fileID{}, err
+	}
+	return fileID{st.Dev, st.Ino}, nil
+}
+
+// Exited returns the status as lxc-execute reported it, which is the
+// program's (ExecuteCommand).
+func (r *Runtime) Exited(ctx context.Context, status exec.ExitStatus) exec.ExitStatus {
+	return status
+}
+
+// Destroy releases what the container held once lxc-execute exited: the
+// gate (so a hook still blocked on it, orphaned when the monitor was
+// killed, exits), any process left in the container's cgroups, the
+// cgroups and LXC's runtime files. lxc-stop cannot be used here: it talks
+// to the monitor, which is gone by now.
+func (r *Runtime) Destroy(ctx context.Context) error {
+	return r.cleanup()
+}
+
+func (r *Runtime) cleanup() error {
+	releaseGate(r.path(gateFile))
+	err := removeCgroupDirs(r.cgroupDirs())
+	os.RemoveAll(r.path(lxcPathDir))
+	for _, name := range []string{gateFile, initPidFile} {
+		os.Remove(r.path(name))
+	}
+	return err
+}
+
+// releaseGate tells a hook still waiting at the gate to fail. Without a
+// reader there is nothing to release (the open fails with ENXIO).
+func releaseGate(path string) {
+	if f, err := os.OpenFile(path, os.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
+		f.Write([]byte("stop\n"))
+		f.Close()
+	}
+}
+
+// cgroupDirs are the container's and its monitor's cgroup directories in
+// every mounted hierarchy (Config names them lxc.cgroup.dir.*).
+func (r *Runtime) cgroupDirs() []string {
+	parent := strings.Trim(r.spec.CgroupParent, "/")
+	if parent == "" {
+		parent = defaultCgroupParent
+	}
+	var dirs []string
+	for _, root := range cgroupRoots() {
+		dirs = append(dirs,
+			filepath.Join(root, parent, r.spec.ID),
+			filepath.Join(root, parent, "lxc.monitor."+r.spec.ID))
+	}
+	return dirs
+}
+
+// cgroupRoots lists the mount points of the cgroup hierarchies.
+func cgroupRoots() []string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	var roots []string
+	for _, l := range strings.Split(string(b), "\n") {
+		pre, post, ok := strings.Cut(l, " - ")
+		f, pf := strings.Fields(pre), strings.Fields(post)
+		if !ok || len(f) < 5 || len(pf) < 1 {
+			continue
+		}
+		if pf[0] == "cgroup" || pf[0] == "cgroup2" {
+			roots = append(roots, f[4])
+		}
+	}
+	return roots
+}
+
+// removeCgroups kills whatever is left in dirs and removes them, children
+// first; a cgroup whose last process is still exiting refuses rmdir
+// (EBUSY) for a moment, so it is tried for up to 2 s.
+func removeCgroupDirs(dirs []string) error {
+	var all []string
+	for _, d := range dirs {
+		filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
+			if err == nil && e.IsDir() {
+				all = append(all, p)
+			}
+			return nil
+		})
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	var errs []error
+	for i := len(all) - 1; i >= 0; i-- { // WalkDir lists parents first
+		d := all[i]
+		for {
+			killProcs(d)
+			err := unix.Rmdir(d)
+			if err == nil || errors.Is(err, unix.ENOENT) {
+				break
+			}
+			if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+				errs = append(errs, fmt.Errorf("remove cgroup %s: %w", d, err))
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func killProcs(dir string) {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return
+	}
+	for _, f := range bytes.Fields(b) {
+		if pid, err := strconv.Atoi(string(f)); err == nil && pid > 0 {
+			unix.Kill(pid, unix.SIGKILL)
+		}
+	}
+}
+
+// lookProgram checks that the program exists and is executable in the
+// container's rootfs, as runc's init does before waiting, so that a
+// missing program fails Create with Docker's message. A bare name is
+// looked up in the spec's PATH (Docker 1.7's default without one);
+// symlinks are resolved inside the rootfs.
+func lookProgram(spec exec.ContainerSpec) error {
+	name := spec.Process.Args[0]
+	var candidates []string
+	if strings.Contains(name, "/") {
+		p := name
+		if !filepath.IsAbs(p) {
+			cwd := spec.Process.Cwd
+			if cwd == "" {
+				cwd = "/"
+			}
+			p = filepath.Join(cwd, p)
+		}
+		candidates = []string{p}
+	} else {
+		path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+		for _, e := range spec.Process.Env {
+			if v, ok := strings.CutPrefix(e, "PATH="); ok {
+				path = v
+			}
+		}
+		for _, d := range filepath.SplitList(path) {
+			if filepath.IsAbs(d) {
+				candidates = append(candidates, filepath.Join(d, name))
+			}
+		}
+	}
+	for _, c := range candidates {
+		p, err := securejoin.SecureJoin(spec.Rootfs, c)
+		if err != nil {
+			continue
+		}
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return nil
+		}
+	}
+	if strings.Contains(name, "/") {
+		return errdefs.InvalidParameter(fmt.Errorf("exec: %q: stat %s: no such file or directory", name, name))
+	}
+	return errdefs.InvalidParameter(fmt.Errorf("exec: %q: executable file not found in $PATH", name))
+}
