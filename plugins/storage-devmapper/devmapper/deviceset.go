@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pluggd/pluggd/plugins/storage-devmapper/internal/dm"
 	"golang.org/x/sys/unix"
@@ -460,7 +461,17 @@ func (s *deviceSet) deactivate(hash string) error {
 	if !info.Exists {
 		return nil
 	}
-	if err := s.ctl.Remove(name, s.opts.DeferredRemoval); err != nil {
+	// Like Docker's removeDeviceAndWait: a device whose filesystem was
+	// just lazily unmounted stays busy for a moment; retry for up to
+	// two seconds.
+	for try := 0; ; try++ {
+		err = s.ctl.Remove(name, s.opts.DeferredRemoval)
+		if err == nil || !errors.Is(err, unix.EBUSY) || try == 100 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
 		return fmt.Errorf("devicemapper: deactivate %q: %w", hash, err)
 	}
 	return nil

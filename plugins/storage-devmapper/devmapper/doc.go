@@ -7,8 +7,10 @@
 // no libdevmapper) and must not depend on udev: there is none in the test
 // VM, and Docker's own driver needed an override without it.
 //
-// State so far: option parsing and the host check are done; New refuses
-// with storage.ErrNotSupported on every host, saying why — no
-// device-mapper, or (where device-mapper works) that pool management is
-// not written yet. See the README for the plan.
+// State so far: the device set (pool, base device, transactions), layers
+// as thin snapshots, Get/Put, Status and the diff methods work and pass
+// the storage conformance suite in the test VM (start). New still refuses
+// with storage.ErrNotSupported on every host, saying why: no
+// device-mapper, or (where it works) that the driver is not enabled yet.
+// See the README.
 package devmapper

@@ -174,9 +174,12 @@ func (s *deviceSet) putLayer(id string) error {
 	return nil
 }
 
-// release unmounts mnt/<id> and deactivates the device.
+// release unmounts mnt/<id> and deactivates the device. The unmount is
+// lazy (MNT_DETACH), as Docker 1.7's: a descriptor held for a moment by
+// a child of a concurrent fork (between its clone and exec) must not make
+// Put fail; deactivate then waits for the filesystem to let go.
 func (s *deviceSet) release(id string) error {
-	if err := unix.Unmount(s.mountPoint(id), 0); err != nil && !errors.Is(err, unix.EINVAL) {
+	if err := unix.Unmount(s.mountPoint(id), unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
 		return fmt.Errorf("devicemapper: unmount layer %s: %w", id, err)
 	}
 	return s.deactivate(id)
