@@ -270,20 +270,27 @@ func (d *Driver) State(ctx context.Context, id string) (exec.State, error) {
 	return d.state(dir, id)
 }
 
-// state is the supervisor's state with Pid replaced by the container's
-// init in the host pid namespace, which the Runtime's gate hook recorded:
-// the supervisor's "init" is LXC's monitor (see Runtime).
+// state is the supervisor's state with Pid replaced by what Docker's
+// users expect there, as the native driver reports it: the program once
+// started, the container's init before (both in the host pid namespace,
+// recorded by the Runtime). The supervisor's own "init" is LXC's monitor
+// (see Runtime).
 func (d *Driver) state(dir, id string) (exec.State, error) {
 	st, err := supervisor.ReadState(dir)
 	if err != nil {
 		return exec.State{}, err
 	}
 	st.ID = id
-	if st.Status != exec.StatusStopped && st.Pid > 0 {
-		if b, err := os.ReadFile(filepath.Join(dir, initPidFile)); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
-				st.Pid = pid
-			}
+	if st.Status == exec.StatusStopped || st.Pid <= 0 {
+		return st, nil
+	}
+	name := initPidFile
+	if st.Status == exec.StatusRunning {
+		name = progPidFile
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+			st.Pid = pid
 		}
 	}
 	return st, nil
@@ -341,9 +348,6 @@ func (d *Driver) Delete(ctx context.Context, id string) error {
 	}
 	if st.Status != exec.StatusStopped {
 		return errdefs.Conflict(fmt.Errorf("cannot delete container %s: it is %s", id, st.Status))
-	}
-	if processAlive(st.SupervisorPid) {
-		return errdefs.Conflict(fmt.Errorf("cannot delete container %s: its supervisor is still exiting", id))
 	}
 	rt := &Runtime{dir: dir, spec: spec}
 	if err := rt.cleanup(); err != nil {

@@ -27,7 +27,8 @@ const (
 	confFile    = "lxc.conf" // what Config wrote, plus the gate hook
 	gateFile    = "gate"     // fifo the start-host hook reads until Start
 	hookFile    = "gate-hook"
-	initPidFile = "init.pid" // the container's init, as the hook saw it
+	initPidFile = "init.pid"    // the container's init, as the hook saw it
+	progPidFile = "program.pid" // the program, LXC's init's child, once started
 	logFile     = "lxc.log"
 	lxcPathDir  = "lxc" // LXC's -P: its runtime files for the container
 )
@@ -133,7 +134,7 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 	// stops the container.
 	hook := fmt.Sprintf("#!/bin/sh\nexec 3<>'%[2]s' && echo \"$LXC_PID\" > '%[1]s.tmp' && mv '%[1]s.tmp' '%[1]s' && read line <&3 && [ \"$line\" = go ]\n",
 		r.path(initPidFile), r.path(gateFile))
-	for _, name := range []string{initPidFile, gateFile} {
+	for _, name := range []string{initPidFile, progPidFile, gateFile} {
 		os.Remove(r.path(name))
 	}
 	if err := os.WriteFile(r.path(confFile), []byte(conf), 0o600); err != nil {
@@ -271,7 +272,10 @@ func (r *Runtime) Start(ctx context.Context) error {
 		}
 		if child > 0 {
 			if id, err := exeID(child); err != nil || id != initExe {
-				return nil
+				// Recorded for the driver's State.Pid: Docker's users
+				// expect the program's pid there, as the native driver
+				// reports it.
+				return writeFileAtomic(r.path(progPidFile), []byte(strconv.Itoa(child)))
 			}
 		}
 		select {
@@ -332,10 +336,17 @@ func (r *Runtime) cleanup() error {
 	releaseGate(r.path(gateFile))
 	err := removeCgroupDirs(r.cgroupDirs())
 	os.RemoveAll(r.path(lxcPathDir))
-	for _, name := range []string{gateFile, initPidFile} {
+	for _, name := range []string{gateFile, initPidFile, progPidFile} {
 		os.Remove(r.path(name))
 	}
 	return err
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	if err := os.WriteFile(path+".tmp", b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
 }
 
 // releaseGate tells a hook still waiting at the gate to fail. Without a
