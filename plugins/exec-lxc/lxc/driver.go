@@ -168,10 +168,14 @@ func (d *Driver) Create(ctx context.Context, spec exec.ContainerSpec) (exec.Stat
 	}
 	// Check what can be checked here, so that a bad spec fails without a
 	// supervisor round trip; the Runtime checks again.
-	if _, err := Config(spec, HostInfo()); err != nil {
+	resolved, err := resolveUser(spec)
+	if err != nil {
 		return exec.State{}, err
 	}
-	if err := lookProgram(spec); err != nil {
+	if _, err := Config(resolved, HostInfo()); err != nil {
+		return exec.State{}, err
+	}
+	if err := lookProgram(resolved); err != nil {
 		return exec.State{}, err
 	}
 	dir := filepath.Join(d.root, dirName(spec.ID))

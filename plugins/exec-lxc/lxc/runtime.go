@@ -117,6 +117,10 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 	if stdio.Terminal {
 		return supervisor.Created{}, errdefs.NotImplemented(errors.New("the lxc exec driver does not give containers a terminal yet"))
 	}
+	spec, err := resolveUser(spec)
+	if err != nil {
+		return supervisor.Created{}, err
+	}
 	if err := lookProgram(spec); err != nil {
 		return supervisor.Created{}, err
 	}
