@@ -124,6 +124,7 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 	if err := lookProgram(spec); err != nil {
 		return supervisor.Created{}, err
 	}
+	spec.SharedNamespaces = hostNamespacesAsSelf(spec.SharedNamespaces)
 	conf, err := Config(spec, r.host)
 	if err != nil {
 		return supervisor.Created{}, err
@@ -179,6 +180,26 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 	}
 	r.initPid = pid
 	return supervisor.Created{Pid: r.monitor}, nil
+}
+
+// hostNamespacesAsSelf names the host's namespaces by this process's
+// (the supervisor runs in the host's namespaces, as the daemon does)
+// rather than by pid 1's, which Config would write: LXC opens
+// /proc/<pid>/ns/<kind>, and pid 1's may be unreadable even to root (it
+// is on this project's CI VM: "Permission denied - Failed to record
+// inherited namespaces").
+func hostNamespacesAsSelf(shared map[string]string) map[string]string {
+	if len(shared) == 0 {
+		return shared
+	}
+	out := make(map[string]string, len(shared))
+	for kind, v := range shared {
+		if v == "host" {
+			v = fmt.Sprintf("/proc/%d/ns/%s", os.Getpid(), kind)
+		}
+		out[kind] = v
+	}
+	return out
 }
 
 // waitGate waits until the hook recorded the init's pid, which it does

@@ -334,3 +334,28 @@ func TestRuntimeUserResolvedInRootfs(t *testing.T) {
 		t.Errorf("unknown user: %v, want InvalidParameter", err)
 	}
 }
+
+// TestRuntimeHostPidNamespace: a container sharing the host's pid
+// namespace is created and runs in it. LXC is given this process's
+// namespace, not pid 1's, which may be unreadable.
+func TestRuntimeHostPidNamespace(t *testing.T) {
+	requireLXC(t)
+	spec := exectest.Spec(t, "sh", "-c", "echo $$")
+	spec.SharedNamespaces = map[string]string{"pid": "host"}
+	r, err := createRuntime(t, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, _ := os.Readlink("/proc/self/ns/pid")
+	if theirs, _ := os.Readlink("/proc/" + strconv.Itoa(r.rt.InitPid()) + "/ns/pid"); theirs != ours {
+		t.Errorf("the init's pid namespace is %q, want ours (%q)", theirs, ours)
+	}
+	if err := r.rt.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st := r.wait()
+	// In the host's namespace the shell's pid is a host pid: never 1 or 2.
+	if out := strings.TrimSpace(recvTimeout(t, r.stdout)); st.Code != 0 || out == "1" || out == "2" || out == "" {
+		t.Errorf("got pid %q, %+v; want a host pid, exit 0", out, st)
+	}
+}
