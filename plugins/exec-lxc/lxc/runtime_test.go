@@ -161,6 +161,7 @@ func runRuntime(t *testing.T, spec exec.ContainerSpec) (string, string, exec.Exi
 }
 
 func TestRuntimeStdioAndExitCode(t *testing.T) {
+	requireLXC(t)
 	out, errOut, st := runRuntime(t, exectest.Spec(t, "sh", "-c", "echo out; echo err >&2; exit 3"))
 	if out != "out\n" || errOut != "err\n" || st.Code != 3 {
 		t.Errorf("got stdout %q, stderr %q, %+v; want out, err, exit 3", out, errOut, st)
@@ -171,6 +172,7 @@ func TestRuntimeStdioAndExitCode(t *testing.T) {
 // its init (in its own pid namespace, in the container's cgroup) waits;
 // the program runs only after Start.
 func TestRuntimeGateHoldsTheProgram(t *testing.T) {
+	requireLXC(t)
 	shared := t.TempDir()
 	spec := exectest.Spec(t, "touch", "/shared/ran")
 	spec.Mounts = []exec.Mount{{Source: shared, Destination: "/shared", Options: []string{"rbind"}}}
@@ -206,6 +208,7 @@ func TestRuntimeGateHoldsTheProgram(t *testing.T) {
 }
 
 func TestRuntimeSignals(t *testing.T) {
+	requireLXC(t)
 	// SIGKILL kills lxc-execute, and the container with it.
 	r, err := createRuntime(t, exectest.Spec(t, "sleep", "100"))
 	if err != nil {
@@ -254,6 +257,7 @@ func hasGrandchild(pid int) bool {
 // daemon discards one) ends it, and Destroy leaves nothing: no init, no
 // hook waiting at the gate, no cgroup.
 func TestRuntimeKilledBeforeStart(t *testing.T) {
+	requireLXC(t)
 	r, err := createRuntime(t, exectest.Spec(t, "echo", "never"))
 	if err != nil {
 		t.Fatal(err)
@@ -297,6 +301,7 @@ func hookRunning(rt *Runtime) bool {
 func mustAtoi(s string) int { n, _ := strconv.Atoi(s); return n }
 
 func TestRuntimeMissingProgramFailsCreate(t *testing.T) {
+	requireLXC(t)
 	for _, args := range [][]string{{"nosuch"}, {"/bin/nosuch"}} {
 		_, err := createRuntime(t, exectest.Spec(t, args...))
 		if !errdefs.IsInvalidParameter(err) || !strings.Contains(err.Error(), "nosuch") {
