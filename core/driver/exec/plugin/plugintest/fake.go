@@ -95,18 +95,19 @@ func startTicks(pid int) uint64 {
 	return n
 }
 
-// zombie reports whether pid has exited but is not reaped yet: this plugin
-// process's Wait goroutine is about to record its real status, so it must
-// not be declared lost (a bug seen under load: State ran between the exit
-// and the reap).
-func zombie(pid int) bool {
+// ourZombie reports whether pid has exited but is not reaped yet and is
+// this plugin process's child: then its Wait goroutine is about to record
+// the real status, so it must not be declared lost (seen under load: State
+// ran between the exit and the reap). A zombie another process inherited
+// (this plugin's predecessor died) is lost as before.
+func ourZombie(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return false
 	}
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	return len(f) > 0 && f[0] == "Z"
+	return len(f) > 1 && f[0] == "Z" && f[1] == strconv.Itoa(os.Getpid())
 }
 
 // refresh notices that a running process has gone while no Wait of this
@@ -114,7 +115,7 @@ func zombie(pid int) bool {
 // parent): its exit status is lost.
 func (d *Driver) refresh(r *record) error {
 	st := &r.State
-	if (st.Status == exec.StatusRunning || st.Status == exec.StatusPaused) && startTicks(st.Pid) != r.StartTicks && !zombie(st.Pid) {
+	if (st.Status == exec.StatusRunning || st.Status == exec.StatusPaused) && startTicks(st.Pid) != r.StartTicks && !ourZombie(st.Pid) {
 		st.Status, st.Pid, st.FinishedAt = exec.StatusStopped, 0, time.Now()
 		st.Exit = exec.ExitStatus{Code: 137, Error: "exit status lost: the process ended while the driver was down"}
 		return d.save(r)
