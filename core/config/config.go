@@ -92,7 +92,12 @@ func (c *Config) PluginBinary(kind string) string {
 	if d.Plugin != "" {
 		return d.Plugin
 	}
-	name := d.Driver
+	return c.PluginBinaryFor(kind, d.Driver)
+}
+
+// PluginBinaryFor is PluginBinary for a driver named name rather than the
+// configured one (storage driver "auto" tries several).
+func (c *Config) PluginBinaryFor(kind, name string) string {
 	if n, ok := binaryNames[name]; ok {
 		name = n
 	}

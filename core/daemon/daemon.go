@@ -71,18 +71,10 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *Dae
 		Logger: logger.With("component", "events"),
 	})
 
-	name := cfg.Storage.Driver
-	binary := cfg.PluginBinary(config.KindStorage)
-	logger.Info("starting storage driver", "driver", name, "plugin", binary)
 	d.host = driver.NewHost(logger)
-	st, err := d.host.StartStorage(ctx, driver.StorageConfig{
-		Name:    name,
-		Binary:  binary,
-		Home:    filepath.Join(cfg.Root, name),
-		Options: cfg.Storage.Options,
-	})
+	st, err := d.startStorage(ctx, cfg, logger)
 	if err != nil {
-		return nil, fmt.Errorf("storage driver %s: %w", name, err)
+		return nil, err
 	}
 	d.storage = st
 	info, _ := st.Info(ctx) // cached by the host, never fails

@@ -169,3 +169,36 @@ func TestStorageDriverMissingFromKernelStopsTheDaemon(t *testing.T) {
 		t.Fatalf("daemon with -s aufs on a kernel without aufs: err=%v after %v\n%s", err, time.Since(start), out)
 	}
 }
+
+// TestStorageDriverAuto: "auto" takes Docker 1.7's priority order (aufs,
+// devicemapper, … overlay), skipping the drivers that refuse this host
+// with their reasons logged, leaves no trace of the refused ones, and on
+// the next start keeps the driver whose state the root holds.
+func TestStorageDriverAuto(t *testing.T) {
+	d := startDaemon(t, "-s", "auto")
+	info, err := d.goClient().Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, _ := os.ReadFile("/proc/filesystems")
+	if !strings.Contains(string(fs), "\taufs\n") && info.Driver != "overlay" {
+		t.Fatalf("auto chose %q on a host without aufs and device-mapper, want overlay", info.Driver)
+	}
+	if !strings.Contains(d.logs.String(), "not usable here") || !strings.Contains(d.logs.String(), "driver=aufs") {
+		t.Fatalf("the refused drivers and their reasons are not logged:\n%s", d.logs.String())
+	}
+	for _, name := range []string{"aufs", "devicemapper"} {
+		if _, err := os.Stat(filepath.Join(d.root, name)); err == nil {
+			t.Errorf("a refused driver left %s/%s behind", d.root, name)
+		}
+	}
+	importGo(t, d, "busybox", busyboxTar)
+	d.stop()
+	d.restart()
+	if !strings.Contains(d.logs.String(), "the root holds this driver's state") {
+		t.Fatalf("restart did not keep the driver whose state is on disk:\n%s", d.logs.String())
+	}
+	if code, _, _ := d.raw("GET", "/v1.19/images/busybox/json", nil); code != 200 {
+		t.Fatalf("image lost across an auto restart: %d", code)
+	}
+}
