@@ -1,6 +1,6 @@
 // Command storage-devmapper is pluggd's devicemapper storage driver plugin.
 // The daemon starts it; run by hand it only prints a hint. See README.md:
-// today it always refuses to start, saying why.
+// without device-mapper it refuses to start, saying why.
 package main
 
 import (

@@ -7,10 +7,9 @@
 // no libdevmapper) and must not depend on udev: there is none in the test
 // VM, and Docker's own driver needed an override without it.
 //
-// State so far: the device set (pool, base device, transactions), layers
-// as thin snapshots, Get/Put, Status and the diff methods work and pass
-// the storage conformance suite in the test VM (start). New still refuses
-// with storage.ErrNotSupported on every host, saying why: no
-// device-mapper, or (where it works) that the driver is not enabled yet.
-// See the README.
+// The device set (pool, base device, transactions), layers as thin
+// snapshots, Get/Put, Status and the diff methods pass the storage
+// conformance suite in the test VM, and the daemon runs on it there
+// (TestDaemonInVM). Without device-mapper New refuses with
+// storage.ErrNotSupported, saying why. See the README.
 package devmapper

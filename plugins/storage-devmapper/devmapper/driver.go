@@ -22,17 +22,14 @@ func New(ctx context.Context, opts storage.InitOptions) (storage.Driver, error) 
 	if opts.Home == "" {
 		return nil, errors.New("devicemapper: no home directory")
 	}
-	version, err := probe(dm.ControlPath)
+	// Without a usable /dev/mapper/control (no device-mapper in the
+	// kernel, or not root) start refuses with ErrNotSupported and the
+	// reason, so storage.driver = "auto" moves on to the next driver.
+	d, err := start(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	// The driver itself works (start; the storage conformance suite
-	// passes against it in the test VM), but it has not run under the
-	// daemon yet, and dm.blkdiscard is not implemented: refuse rather
-	// than pick it by "auto" ahead of overlay. ErrNotSupported lets
-	// storage.driver = "auto" move on to the next driver.
-	return nil, fmt.Errorf("devicemapper: device-mapper %d.%d.%d is available, but this driver is not enabled yet (it passes the storage conformance suite in a test VM, not yet tried under the daemon): %w",
-		version[0], version[1], version[2], storage.ErrNotSupported)
+	return d, nil
 }
 
 // probe opens the control node at path and reads the interface version.

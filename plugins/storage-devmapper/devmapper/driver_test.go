@@ -10,12 +10,15 @@ import (
 
 	"github.com/pluggd/pluggd/core/driver/storage"
 	"github.com/pluggd/pluggd/core/errdefs"
+	"github.com/pluggd/pluggd/plugins/storage-devmapper/internal/dm"
 )
 
-// On every host today New refuses: without device-mapper because the
-// kernel lacks it, with it because pool management is not written yet.
-// Either way the error must be ErrNotSupported so "auto" moves on.
+// Where device-mapper is missing (this project's hosts and CI) New
+// refuses with ErrNotSupported, so "auto" moves on, and says why.
 func TestNewRefusesWithNotSupported(t *testing.T) {
+	if _, err := probe(dm.ControlPath); err == nil {
+		t.Skip("device-mapper is available here: TestNewStarts covers New")
+	}
 	d, err := New(context.Background(), storage.InitOptions{Home: t.TempDir()})
 	if d != nil || !errors.Is(err, storage.ErrNotSupported) {
 		t.Fatalf("New = %v, %v; want ErrNotSupported", d, err)
@@ -24,6 +27,28 @@ func TestNewRefusesWithNotSupported(t *testing.T) {
 		t.Errorf("message %q does not name the driver", err)
 	}
 	t.Log(err)
+}
+
+// Where device-mapper works (the VM) New starts the driver.
+func TestNewStarts(t *testing.T) {
+	c := needDM(t)
+	home := filepath.Join(t.TempDir(), Name)
+	if err := os.Mkdir(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	prefix, err := namePrefix(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removeAll(t, c, home, prefix) })
+	d, err := New(t.Context(), storage.InitOptions{Home: home,
+		Options: []string{"dm.loopdatasize=512M", "dm.loopmetadatasize=32M", "dm.basesize=64M"}})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if err := d.Cleanup(context.Background()); err != nil {
+		t.Errorf("Cleanup: %v", err)
+	}
 }
 
 // The message of a host without device-mapper (this project's CI hosts)

@@ -66,6 +66,12 @@ func TestInVM(t *testing.T) {
 	// (the README: no unix sockets on 9p shares).
 	share := t.TempDir()
 	plugin := filepath.Join(root, "plugins", "storage-devmapper")
+	// The daemon and plugin binaries of TestDaemonInVM, built here where
+	// Go is fast, into the share.
+	binDir := filepath.Join(share, "bin")
+	if err := buildDaemonBinaries(t.Context(), goBin, root, binDir); err != nil {
+		t.Fatal(err)
+	}
 	for _, pkg := range vmPackages {
 		bin := filepath.Join(share, strings.ReplaceAll(pkg, "/", "_")+".test")
 		build := exec.CommandContext(t.Context(), goBin, "test", "-c", "-o", bin, "./"+pkg)
@@ -76,7 +82,7 @@ func TestInVM(t *testing.T) {
 		t.Run(pkg, func(t *testing.T) {
 			start := time.Now()
 			cmd := exec.CommandContext(t.Context(), runInVM, "--timeout", "600", "--share", share, "--",
-				"env", vmEnv+"=1", require.Env+"=root,devicemapper", bin, "-test.v", "-test.count=1")
+				"env", vmEnv+"=1", require.Env+"=root,devicemapper", "PLUGGD_BIN="+binDir, bin, "-test.v", "-test.count=1")
 			cmd.Dir = share
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
