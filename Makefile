@@ -4,8 +4,9 @@ GO      ?= go
 BIN     := $(CURDIR)/bin
 # Plugin binaries that exist today; each is plugins/<name>/ built to bin/<name>.
 # storage-aufs and storage-devmapper refuse to start, with the reason, on
-# hosts without their kernel feature (devmapper everywhere until its thin
-# pool works); a daemon told to use them then stops at start with it.
+# hosts without their kernel feature (aufs; device-mapper, which the
+# devmapper tests get from a QEMU guest); a daemon told to use them then
+# stops at start with it.
 PLUGINS := storage-overlay exec-native storage-aufs storage-devmapper
 # What the tests must find on this host instead of skipping (see STYLE.md).
 PLUGGD_REQUIRE ?=
