@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -62,10 +61,9 @@ type Runtime struct {
 	spec exec.ContainerSpec
 	host Host
 
-	// calls runs functions on one OS thread that never exits: the
-	// monitor's parent-death signal fires when the thread that forked it
-	// exits (a Go thread does when a goroutine locked to it returns).
-	calls chan func()
+	// thread forks what must die with the supervisor: every libcontainer
+	// or process-starting call goes through it (see ForkThread).
+	thread *supervisor.ForkThread
 
 	monitor int // lxc-execute, a child of the supervisor
 	initPid int // the container's init in the host pid namespace
@@ -81,24 +79,8 @@ func NewRuntime(dir string, spec exec.ContainerSpec, host Host) (*Runtime, error
 	if !filepath.IsAbs(dir) || strings.ContainsAny(dir, " \t\n\r'\"\\$`") {
 		return nil, errdefs.InvalidParameter(fmt.Errorf("lxc: container directory %q must be absolute, without white space or quotes", dir))
 	}
-	r := &Runtime{dir: dir, spec: spec, host: host, calls: make(chan func())}
-	go r.thread()
+	r := &Runtime{dir: dir, spec: spec, host: host, thread: supervisor.NewForkThread()}
 	return r, nil
-}
-
-func (r *Runtime) thread() {
-	runtime.LockOSThread()
-	// Never unlocked and never returning: see Runtime.calls.
-	for f := range r.calls {
-		f()
-	}
-	select {}
-}
-
-func (r *Runtime) onThread(f func() error) error {
-	done := make(chan error, 1)
-	r.calls <- func() { done <- f() }
-	return <-done
 }
 
 // InitPid is the container's init in the host pid namespace, once Create
@@ -168,7 +150,7 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 		cmd.Stderr = stdio.Stderr
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := r.onThread(cmd.Start); err != nil {
+	if err := r.thread.Do(cmd.Start); err != nil {
 		r.cleanup()
 		return supervisor.Created{}, fmt.Errorf("start lxc-execute: %w", err)
 	}

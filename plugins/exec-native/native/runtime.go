@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -55,12 +54,9 @@ type Runtime struct {
 	spec exec.ContainerSpec
 	host hostInfo
 
-	// calls runs functions on one OS thread that never exits: the
-	// container's init is a child of the thread that forked libcontainer's
-	// bootstrap, and its parent-death signal (SIGKILL) fires when that
-	// thread exits, which a Go thread does when a goroutine locked to it
-	// returns (libcontainer itself does that in its mount-source helper).
-	calls chan func()
+	// thread forks what must die with the supervisor: every libcontainer
+	// or process-starting call goes through it (see ForkThread).
+	thread *supervisor.ForkThread
 
 	container  *libcontainer.Container
 	pid        int    // the container's init
@@ -80,8 +76,7 @@ func NewRuntime(dir string) (*Runtime, error) {
 	if err := json.Unmarshal(b, &cf); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, specFile), err)
 	}
-	r := &Runtime{dir: dir, spec: cf.Spec, host: cf.Host, calls: make(chan func())}
-	go r.thread()
+	r := &Runtime{dir: dir, spec: cf.Spec, host: cf.Host, thread: supervisor.NewForkThread()}
 	return r, nil
 }
 
@@ -94,22 +89,6 @@ func Supervise(ctx context.Context, dir string) int {
 		return 1
 	}
 	return supervisor.Main(ctx, rt)
-}
-
-func (r *Runtime) thread() {
-	runtime.LockOSThread()
-	// Never unlocked and never returning: see Runtime.calls.
-	for f := range r.calls {
-		f()
-	}
-	select {}
-}
-
-// onThread runs f on the runtime's dedicated thread.
-func (r *Runtime) onThread(f func() error) error {
-	done := make(chan error, 1)
-	r.calls <- func() { done <- f() }
-	return <-done
 }
 
 // Create creates the container with libcontainer and starts its init,
@@ -177,7 +156,7 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 	}
 
 	var c *libcontainer.Container
-	err = r.onThread(func() error {
+	err = r.thread.Do(func() error {
 		var err error
 		c, err = libcontainer.Create(filepath.Join(r.dir, lcDir), spec.ID, cfg)
 		if err != nil {
@@ -235,7 +214,7 @@ func (r *Runtime) abort(pid int) {
 		var ws unix.WaitStatus
 		_, _ = unix.Wait4(pid, &ws, 0, nil)
 	}
-	_ = r.onThread(func() error { return r.container.Destroy() })
+	_ = r.thread.Do(func() error { return r.container.Destroy() })
 	r.container = nil
 }
 
@@ -253,7 +232,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("container init %d: %w", pid, err)
 	}
-	if err := r.onThread(func() error { return r.container.Exec() }); err != nil {
+	if err := r.thread.Do(func() error { return r.container.Exec() }); err != nil {
 		return err
 	}
 	return waitExeChanged(ctx, pid, before)
@@ -318,7 +297,7 @@ func (r *Runtime) Destroy(ctx context.Context) error {
 	if r.container == nil {
 		return nil
 	}
-	return r.onThread(func() error { return r.container.Destroy() })
+	return r.thread.Do(func() error { return r.container.Destroy() })
 }
 
 // processEnv is the program's environment: the spec's, with Docker 1.7's

@@ -29,6 +29,9 @@ import (
 //     to wait for after Start returned.
 //
 // The init's exit status reaches the Runtime through Exited.
+//
+// A Runtime that gives the init a parent-death signal forks it from a
+// ForkThread: the signal follows the forking thread, not the process.
 type Runtime interface {
 	// Create creates the container with its init ready but not yet
 	// executing the program, and returns the init's pid (in the host's pid
