@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/moby/sys/capability"
+	"github.com/pluggd/pluggd/core/driver/exec/caps"
 
 	"github.com/pluggd/pluggd/core/driver/exec"
 	"github.com/pluggd/pluggd/core/errdefs"
@@ -14,15 +14,6 @@ import (
 
 // defaultCgroupParent is Docker 1.7's, as exec-native uses it.
 const defaultCgroupParent = "docker"
-
-// defaultCaps are Docker 1.7's 14 default capabilities, which its lxc
-// driver reused from the native template (DOCKER17.md §3), in LXC's
-// lower-case spelling.
-var defaultCaps = []string{
-	"chown", "dac_override", "fsetid", "fowner", "mknod", "net_raw",
-	"setgid", "setuid", "setfcap", "setpcap", "net_bind_service",
-	"sys_chroot", "kill", "audit_write",
-}
 
 // defaultDeviceRules are Docker 1.7's DefaultAllowedDevices plus its
 // DefaultAutoCreatedDevices but /dev/fuse (created, never allowed), as
@@ -365,11 +356,11 @@ func writeProcess(b *strings.Builder, p exec.Process) error {
 // "CAP_", "all" in either list, an added capability survives a drop, an
 // unknown name is an error) and writes LXC's keep or drop list.
 func writeCaps(b *strings.Builder, add, drop []string) error {
-	adds, addAll, err := capNames(add, "to add")
+	adds, addAll, err := caps.Parse(add, "to add")
 	if err != nil {
 		return err
 	}
-	drops, dropAll, err := capNames(drop, "to drop")
+	drops, dropAll, err := caps.Parse(drop, "to drop")
 	if err != nil {
 		return err
 	}
@@ -379,7 +370,7 @@ func writeCaps(b *strings.Builder, add, drop []string) error {
 		// since "every" is the host's bounding set, which LXC knows.
 		for _, c := range drops {
 			if !slices.Contains(adds, c) {
-				fmt.Fprintf(b, "lxc.cap.drop = %s\n", c)
+				fmt.Fprintf(b, "lxc.cap.drop = %s\n", strings.ToLower(c))
 			}
 		}
 		return nil
@@ -387,36 +378,9 @@ func writeCaps(b *strings.Builder, add, drop []string) error {
 		fmt.Fprintf(b, "lxc.cap.keep = none\n")
 		return nil
 	}
-	var keep []string
-	if !dropAll {
-		for _, c := range defaultCaps {
-			if !slices.Contains(drops, c) {
-				keep = append(keep, c)
-			}
-		}
-	}
-	for _, c := range adds {
-		if !slices.Contains(keep, c) {
-			keep = append(keep, c)
-		}
-	}
-	fmt.Fprintf(b, "lxc.cap.keep = %s\n", strings.Join(keep, " "))
+	keep := caps.Tweak(caps.Defaults(), adds, drops, dropAll)
+	fmt.Fprintf(b, "lxc.cap.keep = %s\n", strings.ToLower(strings.Join(keep, " ")))
 	return nil
-}
-
-func capNames(list []string, what string) (names []string, all bool, err error) {
-	for _, n := range list {
-		l := strings.ToLower(strings.TrimPrefix(strings.ToUpper(n), "CAP_"))
-		if l == "all" {
-			all = true
-			continue
-		}
-		if !slices.ContainsFunc(capability.ListKnown(), func(c capability.Cap) bool { return c.String() == l }) {
-			return nil, false, errdefs.InvalidParameter(fmt.Errorf("unknown capability %s: %q", what, n))
-		}
-		names = append(names, l)
-	}
-	return names, all, nil
 }
 
 // rel makes a container path relative, which LXC 5 resolves under the
