@@ -139,9 +139,16 @@ func TestRoundTripEveryMethod(t *testing.T) {
 		t.Fatalf("State = %+v, %v; Start said %+v", got, err, st)
 	}
 
-	stats, err := c.Stats(ctx, "c1")
-	if err != nil || stats.Pids != 1 || stats.MemoryUsage == 0 || stats.Read.IsZero() {
-		t.Fatalf("Stats = %+v, %v", stats, err)
+	// Right after Start the child may still be inside execve, where its
+	// resident set reads as 0; the fake reads /proc, so poll briefly.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		stats, err := c.Stats(ctx, "c1")
+		if err == nil && stats.Pids == 1 && stats.MemoryUsage > 0 && !stats.Read.IsZero() {
+			break
+		}
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("Stats = %+v, %v", stats, err)
+		}
 	}
 
 	if err := c.Pause(ctx, "c1"); err != nil {
