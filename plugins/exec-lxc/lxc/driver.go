@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	osexec "os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -42,7 +41,7 @@ var _ exec.Driver = (*Driver)(nil)
 
 // New is the exec.Factory of the LXC driver. It refuses with a
 // NotImplemented error saying why a host without root or without LXC's
-// tools (lxc-start, lxc-execute).
+// tools (lxc-start).
 func New(ctx context.Context, opts exec.InitOptions) (exec.Driver, error) {
 	return newDriver(ctx, opts, "/proc/self/exe")
 }
@@ -61,9 +60,6 @@ func newDriver(ctx context.Context, opts exec.InitOptions, self string) (*Driver
 	v, err := Version(ctx)
 	if err != nil {
 		return nil, err
-	}
-	if _, err := osexec.LookPath(lxcExecute); err != nil {
-		return nil, errdefs.NotImplemented(fmt.Errorf("the lxc exec driver needs LXC's tools (Debian package lxc): %w", err))
 	}
 	root, err := filepath.Abs(opts.Root)
 	if err != nil {
@@ -155,7 +151,7 @@ func validID(id string) error {
 
 // Create writes the spec into the container's directory and spawns its
 // supervisor (this binary, "supervise <dir>"), whose Runtime creates the
-// container with lxc-execute.
+// container with lxc-start.
 func (d *Driver) Create(ctx context.Context, spec exec.ContainerSpec) (exec.State, error) {
 	if err := validID(spec.ID); err != nil {
 		return exec.State{}, err
@@ -243,8 +239,9 @@ func (d *Driver) Start(ctx context.Context, id string) (exec.State, error) {
 }
 
 // Signal asks the supervisor to signal what it holds as the init,
-// lxc-execute, which forwards every signal but SIGKILL and SIGSTOP to the
-// container (SIGKILL kills it and the container with it). Going through
+// lxc-start, which forwards every signal but SIGKILL and SIGSTOP to the
+// container's init, the program (SIGKILL kills it and the container with
+// it). Going through
 // the supervisor avoids signalling a reused pid.
 func (d *Driver) Signal(ctx context.Context, id string, sig syscall.Signal) error {
 	dir, _, err := d.dir(id)
@@ -274,29 +271,14 @@ func (d *Driver) State(ctx context.Context, id string) (exec.State, error) {
 	return d.state(dir, id)
 }
 
-// state is the supervisor's state with Pid replaced by what Docker's
-// users expect there, as the native driver reports it: the program once
-// started, the container's init before (both in the host pid namespace,
-// recorded by the Runtime). The supervisor's own "init" is LXC's monitor
-// (see Runtime).
+// state is the supervisor's state; its Pid is the container's init, the
+// program (Created.ContainerPid), not LXC's monitor.
 func (d *Driver) state(dir, id string) (exec.State, error) {
 	st, err := supervisor.ReadState(dir)
 	if err != nil {
 		return exec.State{}, err
 	}
 	st.ID = id
-	if st.Status == exec.StatusStopped || st.Pid <= 0 {
-		return st, nil
-	}
-	name := initPidFile
-	if st.Status == exec.StatusRunning {
-		name = progPidFile
-	}
-	if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
-			st.Pid = pid
-		}
-	}
 	return st, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	osexec "os/exec"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -18,8 +19,7 @@ import (
 // stays a pure-Go build (no cgo, no liblxc-dev) and does exactly what an
 // operator can reproduce by hand.
 const (
-	lxcStart   = "lxc-start"
-	lxcExecute = "lxc-execute"
+	lxcStart = "lxc-start"
 )
 
 // Version returns LXC's version as lxc-start --version prints it
@@ -83,20 +83,50 @@ func deviceNumbers(path string) (byte, uint32, uint32, error) {
 	return typ, unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev)), nil
 }
 
-// ExecuteCommand is the command that runs a container's program in the
-// foreground with lxc-execute: LXC's monitor (this command) stays the
-// parent of the container's init, which is LXC's small init (lxc.init,
-// bind-mounted from the host's init.lxc.static) running the program as its
-// child. That init forwards signals to the program and exits with its
-// status, and lxc-execute exits with the init's: a program exiting 3 gives
-// 3, one killed by SIGKILL 137 (128+9). lxc-start -F, which runs the
-// program as the init itself, exits 0 whatever the program's status (LXC
-// 5.0.2), so the driver does not use it.
+// StartCommand is the command that runs a container in the foreground
+// with lxc-start -F, its program (args, after "--") being the container's
+// init itself, pid 1 in its namespace as under the native driver and
+// Docker 1.7's lxc driver. LXC's monitor (this command) stays the parent
+// of that init (with SIGKILL as its parent-death signal, set by LXC),
+// forwards it every signal but SIGKILL and SIGSTOP, and exits 0 whatever
+// the program's status (LXC 5.0.2): the status is in LXC's log, which
+// ExitFromLog reads.
 //
 // root is the LXC path (-P) under which LXC keeps the container's runtime
 // files; config is the file Config wrote. -q keeps LXC's own messages off
-// stderr, which is the container's: they go to logFile only.
-func ExecuteCommand(id, root, config, logFile string, args []string) *osexec.Cmd {
-	a := []string{"-q", "-n", id, "-P", root, "-f", config, "-o", logFile, "-l", "INFO", "--"}
-	return osexec.Command(lxcExecute, append(a, args...)...)
+// stderr, which is the container's: they go to logFile, at INFO so that
+// the exit status is there.
+func StartCommand(id, root, config, logFile string, args []string) *osexec.Cmd {
+	a := []string{"-F", "-q", "-n", id, "-P", root, "-f", config, "-o", logFile, "-l", "INFO", "--"}
+	return osexec.Command(lxcStart, append(a, args...)...)
+}
+
+// ExitFromLog finds the exit status of the container's init (host pid
+// pid) in LXC's log: LXC logs "Child <pid> ended on error (N)" for a
+// non-zero exit and "Child <pid> ended on signal NAME(N)" for a signal
+// (lxc_error_set_and_log), and nothing for exit 0. found is false when
+// neither line is there.
+func ExitFromLog(log []byte, pid int) (code int, found bool) {
+	prefix := "Child <" + strconv.Itoa(pid) + "> ended on "
+	for _, l := range strings.Split(string(log), "\n") {
+		_, rest, ok := strings.Cut(l, prefix)
+		if !ok {
+			continue
+		}
+		open, close := strings.LastIndexByte(rest, '('), strings.LastIndexByte(rest, ')')
+		if open < 0 || close < open {
+			continue
+		}
+		n, err := strconv.Atoi(rest[open+1 : close])
+		if err != nil {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(rest, "error "):
+			code, found = n, true
+		case strings.HasPrefix(rest, "signal "):
+			code, found = 128+n, true
+		}
+	}
+	return code, found
 }

@@ -150,3 +150,19 @@ func TestValidKeyFamilies(t *testing.T) {
 		}
 	}
 }
+
+func TestExitFromLog(t *testing.T) {
+	log := []byte(`lxc-start c 20261123170540.548 NOTICE   start - ../src/lxc/start.c:post_start:2205 - Started "sh" with pid "9293"
+lxc-start c 20261123170540.550 INFO     error - ../src/lxc/error.c:lxc_error_set_and_log:31 - Child <929> ended on error (5)
+lxc-start c 20261123170540.550 INFO     error - ../src/lxc/error.c:lxc_error_set_and_log:31 - Child <9293> ended on error (42)
+lxc-start d 20261123170540.550 INFO     error - ../src/lxc/error.c:lxc_error_set_and_log:35 - Child <77> ended on signal Killed(9)
+`)
+	for _, tc := range []struct {
+		pid, code int
+		found     bool
+	}{{9293, 42, true}, {929, 5, true}, {77, 137, true}, {1, 0, false}} {
+		if code, found := ExitFromLog(log, tc.pid); code != tc.code || found != tc.found {
+			t.Errorf("ExitFromLog(%d) = %d, %v; want %d, %v", tc.pid, code, found, tc.code, tc.found)
+		}
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,8 +30,8 @@ func requireLXC(t *testing.T) string {
 	return v
 }
 
-// runLXC runs spec's program with lxc-execute in the foreground and
-// returns its stdout and exit code.
+// runLXC runs spec's program with lxc-start -F and returns its stdout
+// and exit code (from LXC's log, as the Runtime reads it).
 func runLXC(t *testing.T, spec exec.ContainerSpec) (string, int) {
 	t.Helper()
 	dir := t.TempDir()
@@ -51,7 +53,7 @@ func runLXC(t *testing.T, spec exec.ContainerSpec) (string, int) {
 		_ = osexec.Command("lxc-stop", "-k", "-n", spec.ID, "-P", dir).Run()
 	})
 	var stdout, stderr bytes.Buffer
-	cmd := ExecuteCommand(spec.ID, dir, cfg, filepath.Join(dir, "lxc.log"), spec.Process.Args)
+	cmd := StartCommand(spec.ID, dir, cfg, filepath.Join(dir, "lxc.log"), spec.Process.Args)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -66,12 +68,19 @@ func runLXC(t *testing.T, spec exec.ContainerSpec) (string, int) {
 		t.Fatal(err)
 	}
 	code := cmd.ProcessState.ExitCode()
+	log, _ := os.ReadFile(filepath.Join(dir, "lxc.log"))
+	if m := startedRE.FindSubmatch(log); code == 0 && m != nil {
+		pid, _ := strconv.Atoi(string(m[1]))
+		code, _ = ExitFromLog(log, pid)
+	}
 	if stderr.Len() > 0 || (code != 0 && stdout.Len() == 0) {
-		log, _ := os.ReadFile(filepath.Join(dir, "lxc.log"))
 		t.Logf("config:\n%s\nstderr: %s\nlxc log:\n%s", conf, stderr.String(), log)
 	}
 	return stdout.String(), code
 }
+
+// startedRE finds the init's host pid in LXC's log.
+var startedRE = regexp.MustCompile(`Started "[^"]*" with pid "(\d+)"`)
 
 func removeCgroups(parent string) {
 	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
@@ -117,8 +126,9 @@ func TestLXCHonoursLxcConf(t *testing.T) {
 	}
 }
 
-// TestLXCExitCodes: lxc-execute exits with the program's status, which
-// lxc-start -F of LXC 5.0.2 loses (it exits 0).
+// TestLXCExitCodes: the program is the container's pid 1, and its status
+// is in LXC's log (lxc-start -F itself exits 0). As pid 1 it is immune to
+// its own signals unless it handles them, as under the native driver.
 func TestLXCExitCodes(t *testing.T) {
 	requireLXC(t)
 	for _, tc := range []struct {
@@ -127,8 +137,9 @@ func TestLXCExitCodes(t *testing.T) {
 		want int
 	}{
 		{"exit 3", []string{"sh", "-c", "exit 3"}, 3},
-		{"SIGKILL", []string{"sh", "-c", "kill -KILL $$"}, 137},
-		{"SIGTERM", []string{"sh", "-c", "kill -TERM $$"}, 143},
+		{"pid 1", []string{"sh", "-c", "exit $$"}, 1},
+		{"trapped SIGTERM", []string{"sh", "-c", "trap 'exit 42' TERM; kill -TERM $$; sleep 5"}, 42},
+		{"own SIGKILL ignored", []string{"sh", "-c", "kill -KILL $$; exit 7"}, 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, code := runLXC(t, exectest.Spec(t, tc.args...)); code != tc.want {

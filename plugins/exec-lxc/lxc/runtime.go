@@ -26,8 +26,7 @@ const (
 	confFile    = "lxc.conf" // what Config wrote, plus the gate hook
 	gateFile    = "gate"     // fifo the start-host hook reads until Start
 	hookFile    = "gate-hook"
-	initPidFile = "init.pid"    // the container's init, as the hook saw it
-	progPidFile = "program.pid" // the program, LXC's init's child, once started
+	initPidFile = "init.pid" // the container's init, as the hook saw it
 	logFile     = "lxc.log"
 	lxcPathDir  = "lxc" // LXC's -P: its runtime files for the container
 )
@@ -37,25 +36,25 @@ const (
 const createTimeout = 30 * time.Second
 
 // Runtime is the supervisor.Runtime of the LXC driver: it runs in the
-// supervisor process and makes the container with lxc-execute.
+// supervisor process and makes the container with lxc-start -F.
 //
 // The gate: LXC runs the configuration's lxc.hook.start-host on the host
 // once the container's init exists in its namespaces and before that init
-// runs the program, and waits for the hook to return. The hook this
+// executes the program, and waits for the hook to return. The hook this
 // Runtime installs records the init's host pid (LXC_PID) and blocks
 // reading a fifo in the container's directory; Start writes a line to the
 // fifo. Nothing is needed inside the container's image.
 //
-// The process tree is supervisor → lxc-execute (LXC's monitor, with
-// SIGKILL as parent-death signal) → the container's init (LXC's init, with
-// SIGKILL as parent-death signal towards the monitor, set by LXC) → the
-// program. The supervisor can only wait for its own children, so the pid
-// it is given as the "init" (Created.Pid) is lxc-execute's: its exit status
-// is the program's (see ExecuteCommand), and LXC's monitor forwards every
-// signal but SIGKILL and SIGSTOP to the container's init, which forwards
-// them to the program; SIGKILL kills the monitor and, through the
-// parent-death signals, the container. The container's init in the host
-// pid namespace is InitPid (recorded in init.pid).
+// The process tree is supervisor → lxc-start (LXC's monitor, with SIGKILL
+// as parent-death signal) → the container's init, which becomes the
+// program (pid 1 in its namespace; SIGKILL as parent-death signal towards
+// the monitor, set by LXC). The supervisor can only wait for its own
+// children, so the pid it signals and reaps (Created.Pid) is lxc-start's,
+// and the one it reports (Created.ContainerPid) the program's. LXC's
+// monitor forwards every signal but SIGKILL and SIGSTOP to the program;
+// SIGKILL kills the monitor and, through the parent-death signal, the
+// container. The monitor exits 0 whatever the program's status, which
+// Exited reads from LXC's log (ExitFromLog).
 type Runtime struct {
 	dir  string
 	spec exec.ContainerSpec
@@ -65,8 +64,9 @@ type Runtime struct {
 	// or process-starting call goes through it (see ForkThread).
 	thread *supervisor.ForkThread
 
-	monitor int // lxc-execute, a child of the supervisor
-	initPid int // the container's init in the host pid namespace
+	monitor int    // lxc-start, a child of the supervisor
+	initPid int    // the container's init in the host pid namespace
+	initExe fileID // what the init runs before the gate opens (lxc-start)
 }
 
 var _ supervisor.Runtime = (*Runtime)(nil)
@@ -90,7 +90,7 @@ func (r *Runtime) InitPid() int { return r.initPid }
 func (r *Runtime) path(name string) string { return filepath.Join(r.dir, name) }
 
 // Create writes the LXC configuration with the gate hook, starts
-// lxc-execute and returns once the container's init waits at the gate.
+// lxc-start and returns once the container's init waits at the gate.
 func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (supervisor.Created, error) {
 	spec := r.spec
 	if len(spec.Process.Args) == 0 {
@@ -121,7 +121,7 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 	// stops the container.
 	hook := fmt.Sprintf("#!/bin/sh\nexec 3<>'%[2]s' && echo \"$LXC_PID\" > '%[1]s.tmp' && mv '%[1]s.tmp' '%[1]s' && read line <&3 && [ \"$line\" = go ]\n",
 		r.path(initPidFile), r.path(gateFile))
-	for _, name := range []string{initPidFile, progPidFile, gateFile} {
+	for _, name := range []string{initPidFile, gateFile, logFile} {
 		os.Remove(r.path(name))
 	}
 	if err := os.WriteFile(r.path(confFile), []byte(conf), 0o600); err != nil {
@@ -138,7 +138,7 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 		return supervisor.Created{}, fmt.Errorf("make the gate fifo: %w", err)
 	}
 
-	cmd := ExecuteCommand(spec.ID, r.path(lxcPathDir), r.path(confFile), r.path(logFile), spec.Process.Args)
+	cmd := StartCommand(spec.ID, r.path(lxcPathDir), r.path(confFile), r.path(logFile), spec.Process.Args)
 	// nil *os.File must stay a nil io.Reader/Writer (then /dev/null).
 	if stdio.Stdin != nil {
 		cmd.Stdin = stdio.Stdin
@@ -152,7 +152,7 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := r.thread.Do(cmd.Start); err != nil {
 		r.cleanup()
-		return supervisor.Created{}, fmt.Errorf("start lxc-execute: %w", err)
+		return supervisor.Created{}, fmt.Errorf("start lxc-start: %w", err)
 	}
 	r.monitor = cmd.Process.Pid
 	pid, err := r.waitGate(ctx)
@@ -161,7 +161,13 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 		return supervisor.Created{}, err
 	}
 	r.initPid = pid
-	return supervisor.Created{Pid: r.monitor}, nil
+	// Until the gate opens the init is a fork of lxc-start; Start knows
+	// the program runs once it executes something else.
+	if r.initExe, err = exeID(pid); err != nil {
+		r.abort()
+		return supervisor.Created{}, fmt.Errorf("lxc: the container's init (pid %d) is gone before Start: %s", pid, r.logErrors())
+	}
+	return supervisor.Created{Pid: r.monitor, ContainerPid: pid}, nil
 }
 
 // hostNamespacesAsSelf names the host's namespaces by this process's
@@ -202,7 +208,7 @@ func (r *Runtime) waitGate(ctx context.Context) (int, error) {
 		var ws unix.WaitStatus
 		if pid, _ := unix.Wait4(r.monitor, &ws, unix.WNOHANG, nil); pid == r.monitor {
 			r.monitor = 0
-			return 0, fmt.Errorf("lxc-execute exited (status %#x) before the container was created: %s", uint32(ws), r.logErrors())
+			return 0, fmt.Errorf("lxc-start exited (status %#x) before the container was created: %s", uint32(ws), r.logErrors())
 		}
 		select {
 		case <-ctx.Done():
@@ -234,7 +240,7 @@ func (r *Runtime) logErrors() string {
 	return "LXC's log: " + strings.Join(errs, "; ")
 }
 
-// abort undoes a Create that failed after lxc-execute started: it kills
+// abort undoes a Create that failed after lxc-start started: it kills
 // and reaps the monitor (the supervisor reaps nothing while Create runs)
 // and cleans up, so nothing is left behind.
 func (r *Runtime) abort() {
@@ -251,9 +257,9 @@ func (r *Runtime) abort() {
 	r.cleanup()
 }
 
-// Start opens the gate ("go" on the fifo) and returns once the program runs: LXC's init has
-// forked it and it has executed (its executable is no longer LXC's), or
-// it is already gone.
+// Start opens the gate ("go" on the fifo) and returns once the program
+// runs: the init has executed it (its executable is no longer
+// lxc-start's), or it is already gone.
 func (r *Runtime) Start(ctx context.Context) error {
 	if r.initPid == 0 {
 		return errdefs.Conflict(errors.New("container was not created"))
@@ -267,23 +273,10 @@ func (r *Runtime) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open the gate: %w", err)
 	}
-	initExe, err := exeID(r.initPid)
-	if err != nil {
-		return nil // the init is gone: the program ran and exited, or failed
-	}
 	delay := 50 * time.Microsecond
 	for {
-		child, ok := firstChild(r.initPid)
-		if !ok {
-			return nil // the init exited
-		}
-		if child > 0 {
-			if id, err := exeID(child); err != nil || id != initExe {
-				// Recorded for the driver's State.Pid: Docker's users
-				// expect the program's pid there, as the native driver
-				// reports it.
-				return writeFileAtomic(r.path(progPidFile), []byte(strconv.Itoa(child)))
-			}
+		if id, err := exeID(r.initPid); err != nil || id != r.initExe {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -294,22 +287,6 @@ func (r *Runtime) Start(ctx context.Context) error {
 			delay *= 2
 		}
 	}
-}
-
-// firstChild returns a child of pid (0 if none yet), and false once pid
-// is gone.
-func firstChild(pid int) (int, bool) {
-	p := strconv.Itoa(pid)
-	b, err := os.ReadFile("/proc/" + p + "/task/" + p + "/children")
-	if err != nil {
-		return 0, false
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 0, true
-	}
-	c, _ := strconv.Atoi(f[0])
-	return c, true
 }
 
 type fileID struct{ dev, ino uint64 }
@@ -324,13 +301,22 @@ func exeID(pid int) (fileID, error) {
 	return fileID{st.Dev, st.Ino}, nil
 }
 
-// Exited returns the status as lxc-execute reported it, which is the
-// program's (ExecuteCommand).
+// Exited returns the program's status. lxc-start exits 0 after a
+// container ran, whatever its init's status, which is then in LXC's log;
+// a status lxc-start did not exit 0 with (killed with the container by
+// SIGKILL: 137; LXC failing: 1) is kept as it is.
 func (r *Runtime) Exited(ctx context.Context, status exec.ExitStatus) exec.ExitStatus {
+	if status.Code != 0 || r.initPid == 0 {
+		return status
+	}
+	log, _ := os.ReadFile(r.path(logFile))
+	if code, ok := ExitFromLog(log, r.initPid); ok {
+		status.Code = code
+	}
 	return status
 }
 
-// Destroy releases what the container held once lxc-execute exited: the
+// Destroy releases what the container held once lxc-start exited: the
 // gate (so a hook still blocked on it, orphaned when the monitor was
 // killed, exits), any process left in the container's cgroups, the
 // cgroups and LXC's runtime files. lxc-stop cannot be used here: it talks
@@ -343,7 +329,7 @@ func (r *Runtime) cleanup() error {
 	releaseGate(r.path(gateFile))
 	err := removeCgroupDirs(r.cgroupDirs())
 	os.RemoveAll(r.path(lxcPathDir))
-	for _, name := range []string{gateFile, initPidFile, progPidFile} {
+	for _, name := range []string{gateFile, initPidFile} {
 		os.Remove(r.path(name))
 	}
 	return err

@@ -2,6 +2,7 @@ package lxc
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -80,7 +81,7 @@ func readAll(r io.ReadCloser, c chan<- string) {
 	c <- string(b)
 }
 
-// wait reaps lxc-execute, as the supervisor does, and returns its status
+// wait reaps lxc-start, as the supervisor does, and returns its status
 // as the supervisor reports it.
 func (r *rtRun) wait() exec.ExitStatus {
 	var ws unix.WaitStatus
@@ -209,7 +210,7 @@ func TestRuntimeGateHoldsTheProgram(t *testing.T) {
 
 func TestRuntimeSignals(t *testing.T) {
 	requireLXC(t)
-	// SIGKILL kills lxc-execute, and the container with it.
+	// SIGKILL kills lxc-start, and the container with it.
 	r, err := createRuntime(t, exectest.Spec(t, "sleep", "100"))
 	if err != nil {
 		t.Fatal(err)
@@ -222,8 +223,8 @@ func TestRuntimeSignals(t *testing.T) {
 		t.Errorf("SIGKILL: %+v, want 137", st)
 	}
 
-	// Other signals reach the program: LXC's monitor forwards them to its
-	// init, which forwards them to the program.
+	// Other signals reach the program: LXC's monitor forwards them to the
+	// container's init, which is the program.
 	r, err = createRuntime(t, exectest.Spec(t, "sh", "-c", "trap 'exit 42' TERM; echo ready; while :; do sleep 0.1; done"))
 	if err != nil {
 		t.Fatal(err)
@@ -233,24 +234,37 @@ func TestRuntimeSignals(t *testing.T) {
 	}
 	// The trap is set once the shell ran its first command; with the
 	// output still open there is no line to read yet, so poll for the
-	// sleep instead: it is a grandchild of the init.
+	// sleep instead: it is a child of the init.
 	deadline := time.Now().Add(10 * time.Second)
-	for !hasGrandchild(r.rt.InitPid()) && time.Now().Before(deadline) {
+	for !hasChild(r.rt.InitPid()) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	unix.Kill(r.created.Pid, unix.SIGTERM)
 	if st := r.wait(); st.Code != 42 {
 		t.Errorf("trapped SIGTERM: %+v, want 42", st)
 	}
+
+	// The program killed by a signal from the host (not through the
+	// monitor, which then exits 0): the status comes from LXC's log.
+	r, err = createRuntime(t, exectest.Spec(t, "sleep", "100"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.rt.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r.created.ContainerPid != r.rt.InitPid() || r.created.ContainerPid == r.created.Pid {
+		t.Errorf("Created = %+v, want ContainerPid = the init %d", r.created, r.rt.InitPid())
+	}
+	unix.Kill(r.rt.InitPid(), unix.SIGKILL)
+	if st := r.wait(); st.Code != 137 {
+		t.Errorf("program killed: %+v, want 137", st)
+	}
 }
 
-func hasGrandchild(pid int) bool {
-	c, ok := firstChild(pid)
-	if !ok || c == 0 {
-		return false
-	}
-	g, _ := firstChild(c)
-	return g > 0
+func hasChild(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	return err == nil && len(strings.Fields(string(b))) > 0
 }
 
 // TestRuntimeKilledBeforeStart: SIGKILL to a created container (how the
@@ -273,7 +287,7 @@ func TestRuntimeKilledBeforeStart(t *testing.T) {
 	if out := recvTimeout(t, r.stdout); out != "" {
 		t.Errorf("the program ran: %q", out)
 	}
-	// The hook, orphaned when lxc-execute died, was reparented to init
+	// The hook, orphaned when lxc-start died, was reparented to init
 	// (or the nearest subreaper) and exits once the gate is released.
 	deadline := time.Now().Add(2 * time.Second)
 	for hookRunning(r.rt) && time.Now().Before(deadline) {

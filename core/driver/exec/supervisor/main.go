@@ -114,7 +114,7 @@ type supervisor struct {
 	// or signalling, so that a signal never reaches a reused pid.
 	reapMu  sync.Mutex
 	initPid int // 0 once reaped
-	pid     int // the init's pid as created, never changes
+	pid     int // the pid reported (Created.ContainerPid or the init's), never changes
 
 	mu        sync.Mutex
 	status    exec.Status
@@ -211,6 +211,9 @@ func (s *supervisor) run(ctx context.Context, report func(syncMessage)) (int, er
 	}
 	s.initPid = created.Pid
 	s.pid = created.Pid
+	if created.ContainerPid > 0 {
+		s.pid = created.ContainerPid
+	}
 	outputs := parentEnds[1:]
 	if s.cfg.Terminal {
 		s.console = created.Console
@@ -223,14 +226,14 @@ func (s *supervisor) run(ctx context.Context, report func(syncMessage)) (int, er
 		s.stdin = parentEnds[0]
 	}
 	s.status = exec.StatusCreated
-	if err := writeJSON(s.dir, StatusFile, statusRecord{Status: exec.StatusCreated, Pid: created.Pid}); err != nil {
+	if err := writeJSON(s.dir, StatusFile, statusRecord{Status: exec.StatusCreated, Pid: s.pid}); err != nil {
 		unix.Kill(created.Pid, unix.SIGKILL)
 		closeListener()
 		s.reap()
 		s.rt.Destroy(ctx)
 		return 0, err
 	}
-	report(syncMessage{Pid: created.Pid, Identity: ident})
+	report(syncMessage{Pid: s.pid, Identity: ident})
 
 	var copiers sync.WaitGroup
 	for i, f := range outputs {

@@ -80,8 +80,16 @@ type Stdio struct {
 
 // Created is what Runtime.Create made.
 type Created struct {
-	// Pid is the init process, a child of the supervisor.
+	// Pid is the init process, a child of the supervisor: the process the
+	// supervisor signals and reaps, whose exit status goes to Exited.
 	Pid int
+	// ContainerPid is the container's first process as users see it
+	// (State.Pid, docker inspect's State.Pid) when that is not Pid: a
+	// Runtime whose container manager sits between the supervisor and the
+	// container (LXC's monitor, which must stay the parent of the
+	// container's init) reaps and signals Pid and reports ContainerPid.
+	// 0 means Pid.
+	ContainerPid int
 	// Console is the pseudo-terminal master when Stdio.Terminal was set.
 	Console *os.File
 }

@@ -156,7 +156,7 @@ func (s *supervisor) start(ctx context.Context) error {
 	s.status = exec.StatusRunning
 	s.startedAt = now
 	s.mu.Unlock()
-	return writeJSON(s.dir, StatusFile, statusRecord{Status: exec.StatusRunning, Pid: s.initPid, StartedAt: now})
+	return writeJSON(s.dir, StatusFile, statusRecord{Status: exec.StatusRunning, Pid: s.pid, StartedAt: now})
 }
 
 // signal signals the init. Holding reapMu means the init cannot be reaped
