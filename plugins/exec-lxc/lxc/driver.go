@@ -71,12 +71,12 @@ func newDriver(ctx context.Context, opts exec.InitOptions, self string) (*Driver
 	return &Driver{root: root, version: v, self: self}, nil
 }
 
-// Info reports Docker 1.7's "lxc-<version>" and what works: LxcConf.
-// Terminals, pause and stats are not implemented yet.
+// Info reports Docker 1.7's "lxc-<version>" and what works: LxcConf,
+// pause and stats.
 func (d *Driver) Info(ctx context.Context) (exec.Info, error) {
 	return exec.Info{
 		Name:         DriverName(d.version),
-		Capabilities: exec.Capabilities{LxcConf: true},
+		Capabilities: exec.Capabilities{LxcConf: true, Pause: true, Stats: true},
 	}, nil
 }
 
@@ -244,7 +244,7 @@ func (d *Driver) Start(ctx context.Context, id string) (exec.State, error) {
 // it). Going through
 // the supervisor avoids signalling a reused pid.
 func (d *Driver) Signal(ctx context.Context, id string, sig syscall.Signal) error {
-	dir, _, err := d.dir(id)
+	dir, spec, err := d.dir(id)
 	if err != nil {
 		return err
 	}
@@ -259,7 +259,11 @@ func (d *Driver) Signal(ctx context.Context, id string, sig syscall.Signal) erro
 	if err != nil {
 		return errdefs.Conflict(fmt.Errorf("container %s is not running: %w", id, err))
 	}
-	return c.Signal(ctx, sig)
+	if err := c.Signal(ctx, sig); err != nil {
+		return err
+	}
+	thawAfterKill(spec, sig)
+	return nil
 }
 
 // State reports the supervisor's view (identity-checked).
@@ -279,6 +283,11 @@ func (d *Driver) state(dir, id string) (exec.State, error) {
 		return exec.State{}, err
 	}
 	st.ID = id
+	if st.Status == exec.StatusRunning {
+		if spec, err := readSpec(dir); err == nil && paused(spec) {
+			st.Status = exec.StatusPaused
+		}
+	}
 	return st, nil
 }
 
@@ -381,19 +390,4 @@ func processAlive(pid int) bool {
 		return s[i+2] != 'Z'
 	}
 	return true
-}
-
-// Pause is not implemented (Capabilities.Pause is false).
-func (d *Driver) Pause(ctx context.Context, id string) error {
-	return errdefs.NotImplemented(errors.New("the lxc exec driver cannot pause containers yet"))
-}
-
-// Resume is not implemented (Capabilities.Pause is false).
-func (d *Driver) Resume(ctx context.Context, id string) error {
-	return errdefs.NotImplemented(errors.New("the lxc exec driver cannot pause containers yet"))
-}
-
-// Stats is not implemented (Capabilities.Stats is false).
-func (d *Driver) Stats(ctx context.Context, id string) (exec.Stats, error) {
-	return exec.Stats{}, errdefs.NotImplemented(errors.New("the lxc exec driver reports no stats yet"))
 }

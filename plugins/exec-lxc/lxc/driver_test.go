@@ -75,7 +75,7 @@ func TestDriverInfo(t *testing.T) {
 	if info.Name != DriverName(d.version) || !strings.HasPrefix(info.Name, "lxc-") {
 		t.Errorf("Name %q, want lxc-<version>", info.Name)
 	}
-	if want := (exec.Capabilities{LxcConf: true}); info.Capabilities != want {
+	if want := (exec.Capabilities{LxcConf: true, Pause: true, Stats: true}); info.Capabilities != want {
 		t.Errorf("Capabilities %+v, want %+v", info.Capabilities, want)
 	}
 }
