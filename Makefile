@@ -7,7 +7,7 @@ BIN     := $(CURDIR)/bin
 # hosts without their kernel feature (aufs; device-mapper, which the
 # devmapper tests get from a QEMU guest); a daemon told to use them then
 # stops at start with it.
-PLUGINS := storage-overlay exec-native storage-aufs storage-devmapper
+PLUGINS := storage-overlay exec-native exec-lxc storage-aufs storage-devmapper
 # What the tests must find on this host instead of skipping (see STYLE.md).
 PLUGGD_REQUIRE ?=
 

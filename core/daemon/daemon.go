@@ -10,7 +10,6 @@ import (
 
 	"github.com/pluggd/pluggd/core/config"
 	"github.com/pluggd/pluggd/core/driver"
-	"github.com/pluggd/pluggd/core/driver/exec"
 	"github.com/pluggd/pluggd/core/events"
 	"github.com/pluggd/pluggd/core/image"
 )
@@ -106,22 +105,18 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *Dae
 	if err != nil {
 		return nil, err
 	}
-	var execDriver exec.Driver
-	if ex != nil {
-		execDriver = ex
-	}
 	d.containers, err = NewContainers(ctx, ContainersOptions{
 		Root:    filepath.Join(cfg.Root, "containers"),
 		Images:  d.imageStore,
 		Storage: st,
-		Exec:    execDriver,
+		Exec:    ex,
 		Logger:  logger.With("component", "containers"),
 		Events:  d.events,
 	})
 	if err != nil {
 		return nil, err
 	}
-	logger.Info("daemon started", "root", cfg.Root, "driver", info.Name, "id", d.id)
+	logger.Info("daemon started", "root", cfg.Root, "driver", info.Name, "exec_driver", d.containers.ExecDriverName(), "id", d.id)
 	return d, nil
 }
 
@@ -135,16 +130,16 @@ func (d *Daemon) Containers() *Containers { return d.containers }
 func (d *Daemon) Events() *events.Log { return d.events }
 
 // startExec starts the exec driver plugin <plugin_dir>/exec-<driver> with
-// its state under <exec_root>/<driver>. A plugin binary that is not
-// installed is not fatal: the daemon then serves images and container
-// records, and starting a container fails with "no execution driver is
-// running". Any other failure is.
+// its state under <exec_root>/<driver>. A driver that cannot run here (its
+// plugin missing, or refusing this host, e.g. lxc without LXC's tools)
+// stops the daemon with the reason, as a storage driver does: a daemon that
+// cannot start containers with the driver the operator chose must not
+// pretend otherwise.
 func (d *Daemon) startExec(ctx context.Context) (*driver.Exec, error) {
 	name := d.cfg.Exec.Driver
 	binary := d.cfg.PluginBinary(config.KindExec)
-	if _, err := os.Stat(binary); errors.Is(err, os.ErrNotExist) {
-		d.logger.Warn("exec driver plugin not installed; containers cannot start", "driver", name, "plugin", binary)
-		return nil, nil
+	if _, err := os.Stat(binary); err != nil {
+		return nil, fmt.Errorf("exec driver %s: plugin not installed: %w", name, err)
 	}
 	d.logger.Info("starting exec driver", "driver", name, "plugin", binary)
 	ex, err := d.host.StartExec(ctx, driver.ExecConfig{
