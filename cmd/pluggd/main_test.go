@@ -49,7 +49,8 @@ func TestBadConfigExits(t *testing.T) {
 	}
 }
 
-// binDir returns a directory holding pluggd and the storage-overlay plugin:
+// binDir returns a directory holding pluggd and the default plugins
+// (storage-overlay, exec-native; a missing one stops the daemon):
 // PLUGGD_BIN when set (make test), else a fresh build.
 func binDir(t *testing.T) string {
 	t.Helper()
@@ -66,7 +67,7 @@ func binDir(t *testing.T) string {
 			return
 		}
 		builtDir = dir
-		for pkg, out := range map[string]string{"../../cmd/pluggd": "pluggd", "../../plugins/storage-overlay": "storage-overlay"} {
+		for pkg, out := range map[string]string{"../../cmd/pluggd": "pluggd", "../../plugins/storage-overlay": "storage-overlay", "../../plugins/exec-native": "exec-native"} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, out), pkg)
 			if b, err := cmd.CombinedOutput(); err != nil {
 				buildErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
