@@ -8,6 +8,10 @@ BIN     := $(CURDIR)/bin
 # devmapper tests get from a QEMU guest); a daemon told to use them then
 # stops at start with it.
 PLUGINS := storage-overlay exec-native exec-lxc storage-aufs storage-devmapper
+# Plugins built static (CGO_ENABLED=0): exec-lxc bind-mounts its own
+# binary into terminal containers as their first init (plugins/exec-lxc/lxc/tty.go),
+# where no libc exists.
+STATIC_PLUGINS := exec-lxc
 # What the tests must find on this host instead of skipping (see STYLE.md).
 PLUGGD_REQUIRE ?=
 
@@ -19,7 +23,10 @@ help: ## list the targets
 build: ## build bin/pluggd and every plugin binary into bin/
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/pluggd ./cmd/pluggd
-	@for p in $(PLUGINS); do echo "$(GO) build -o $(BIN)/$$p ./plugins/$$p" && $(GO) build -o $(BIN)/$$p ./plugins/$$p || exit 1; done
+	@for p in $(PLUGINS); do \
+		env=; case " $(STATIC_PLUGINS) " in *" $$p "*) env=CGO_ENABLED=0;; esac; \
+		echo "$$env $(GO) build -o $(BIN)/$$p ./plugins/$$p" && env $$env $(GO) build -o $(BIN)/$$p ./plugins/$$p || exit 1; \
+	done
 	$(GO) build -o $(BIN)/busybox-tar ./test/busybox/cmd/busybox-tar
 
 test: build ## build, then run every test (root needed for mounts and the end-to-end suite)

@@ -2,6 +2,7 @@
 // plays two roles, by its first argument:
 //
 //	supervise <dir>   a container's supervisor, spawned by the driver
+//	tty-init <prog>…  a terminal container's first init (see lxc/tty.go)
 //	(anything else)   the plugin, started by the daemon
 //
 // See README.md.
@@ -16,6 +17,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == lxc.TTYInitArg {
+		os.Exit(lxc.TTYInit(os.Args[2:]))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "supervise" {
 		if len(os.Args) != 3 {
 			os.Stderr.WriteString("usage: exec-lxc supervise <state dir>\n")

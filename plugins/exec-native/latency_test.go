@@ -10,6 +10,7 @@ import (
 
 	"github.com/pluggd/pluggd/core/driver/exec"
 	"github.com/pluggd/pluggd/core/driver/exec/exectest"
+	"github.com/pluggd/pluggd/core/driver/exec/exectest/pluginrun"
 	"github.com/pluggd/pluggd/core/driver/exec/supervisor"
 )
 
@@ -26,7 +27,7 @@ func TestCreateLatency(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("PLUGGD_BENCH_RUNS")); err == nil && n > 0 {
 		runs = n
 	}
-	d := startNative(t, pluginBinary(t))
+	d := pluginrun.Start(t, "native", "native", pluginrun.PluginBinary(t, "exec-native"))
 	ctx := context.Background()
 	var create, start, wait, del, total []time.Duration
 	for i := 0; i <= runs; i++ { // run 0 warms the page cache, untimed

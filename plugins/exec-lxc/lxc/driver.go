@@ -35,6 +35,9 @@ type Driver struct {
 	version string // LXC's, for Info
 	// self is the binary re-executed as "self supervise <dir>".
 	self string
+	// tty: self is static, so it can be the containers' tiny init in
+	// terminal mode (tty.go).
+	tty bool
 }
 
 var _ exec.Driver = (*Driver)(nil)
@@ -68,15 +71,15 @@ func newDriver(ctx context.Context, opts exec.InitOptions, self string) (*Driver
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, err
 	}
-	return &Driver{root: root, version: v, self: self}, nil
+	return &Driver{root: root, version: v, self: self, tty: staticBinary(self)}, nil
 }
 
 // Info reports Docker 1.7's "lxc-<version>" and what works: LxcConf,
-// pause and stats.
+// pause, stats, and terminals when the binary is static (tty.go).
 func (d *Driver) Info(ctx context.Context) (exec.Info, error) {
 	return exec.Info{
 		Name:         DriverName(d.version),
-		Capabilities: exec.Capabilities{LxcConf: true, Pause: true, Stats: true},
+		Capabilities: exec.Capabilities{LxcConf: true, Pause: true, Stats: true, Tty: d.tty},
 	}, nil
 }
 
@@ -92,6 +95,9 @@ func Supervise(ctx context.Context, dir string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "exec-lxc supervisor:", err)
 		return 1
+	}
+	if self, err := os.Executable(); err == nil && staticBinary(self) {
+		rt.TTYInit = self
 	}
 	return supervisor.Main(ctx, rt)
 }
@@ -159,8 +165,8 @@ func (d *Driver) Create(ctx context.Context, spec exec.ContainerSpec) (exec.Stat
 	if len(spec.Process.Args) == 0 {
 		return exec.State{}, errdefs.InvalidParameter(errors.New("no command specified"))
 	}
-	if spec.Process.Terminal {
-		return exec.State{}, errdefs.NotImplemented(errors.New("the lxc exec driver does not give containers a terminal yet"))
+	if spec.Process.Terminal && !d.tty {
+		return exec.State{}, errdefs.NotImplemented(errors.New("the lxc exec driver gives containers a terminal only when its binary is static (built with CGO_ENABLED=0); this one is not"))
 	}
 	// Check what can be checked here, so that a bad spec fails without a
 	// supervisor round trip; the Runtime checks again.
@@ -201,10 +207,13 @@ func (d *Driver) Create(ctx context.Context, spec exec.ContainerSpec) (exec.Stat
 		Args:     []string{"supervise", dir},
 		StateDir: dir,
 		Config: supervisor.Config{
-			ID:        spec.ID,
-			LogPath:   spec.LogPath,
-			OpenStdin: p.OpenStdin,
-			StdinOnce: p.StdinOnce,
+			ID:            spec.ID,
+			LogPath:       spec.LogPath,
+			Terminal:      p.Terminal,
+			OpenStdin:     p.OpenStdin,
+			StdinOnce:     p.StdinOnce,
+			ConsoleWidth:  p.ConsoleWidth,
+			ConsoleHeight: p.ConsoleHeight,
 		},
 	})
 	if err != nil {

@@ -64,6 +64,11 @@ type Runtime struct {
 	// or process-starting call goes through it (see ForkThread).
 	thread *supervisor.ForkThread
 
+	// TTYInit is the static binary bind-mounted into the container as
+	// its tiny init in terminal mode (tty.go); "" when there is none, and
+	// then Create refuses terminals.
+	TTYInit string
+
 	monitor int    // lxc-start, a child of the supervisor
 	initPid int    // the container's init in the host pid namespace
 	initExe fileID // what the init runs before the gate opens (lxc-start)
@@ -96,8 +101,8 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 	if len(spec.Process.Args) == 0 {
 		return supervisor.Created{}, errdefs.InvalidParameter(errors.New("no command specified"))
 	}
-	if stdio.Terminal {
-		return supervisor.Created{}, errdefs.NotImplemented(errors.New("the lxc exec driver does not give containers a terminal yet"))
+	if stdio.Terminal && r.TTYInit == "" {
+		return supervisor.Created{}, errdefs.NotImplemented(errors.New("the lxc exec driver gives containers a terminal only when its binary is static (built with CGO_ENABLED=0)"))
 	}
 	spec, err := resolveUser(spec)
 	if err != nil {
@@ -138,7 +143,35 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 		return supervisor.Created{}, fmt.Errorf("make the gate fifo: %w", err)
 	}
 
-	cmd := StartCommand(spec.ID, r.path(lxcPathDir), r.path(confFile), r.path(logFile), spec.Process.Args)
+	args := spec.Process.Args
+	var console *os.File
+	if stdio.Terminal {
+		// See tty.go: the terminal's slave is lxc-start's stdio, and the
+		// init runs our tiny init first to make it its controlling
+		// terminal.
+		master, slave, err := openPty(stdio.Width, stdio.Height)
+		if err != nil {
+			r.cleanup()
+			return supervisor.Created{}, err
+		}
+		defer slave.Close()
+		console = master
+		stdio.Stdin, stdio.Stdout, stdio.Stderr = slave, slave, slave
+		conf := fmt.Sprintf("lxc.mount.entry = %s %s none bind,ro,create=file 0 0\n", escape(r.TTYInit), rel(ttyInitPath))
+		if err := appendFile(r.path(confFile), conf); err != nil {
+			master.Close()
+			r.cleanup()
+			return supervisor.Created{}, err
+		}
+		args = append([]string{ttyInitPath, TTYInitArg}, args...)
+	}
+	fail := func(err error) (supervisor.Created, error) {
+		if console != nil {
+			console.Close()
+		}
+		return supervisor.Created{}, err
+	}
+	cmd := StartCommand(spec.ID, r.path(lxcPathDir), r.path(confFile), r.path(logFile), args)
 	// nil *os.File must stay a nil io.Reader/Writer (then /dev/null).
 	if stdio.Stdin != nil {
 		cmd.Stdin = stdio.Stdin
@@ -152,22 +185,22 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := r.thread.Do(cmd.Start); err != nil {
 		r.cleanup()
-		return supervisor.Created{}, fmt.Errorf("start lxc-start: %w", err)
+		return fail(fmt.Errorf("start lxc-start: %w", err))
 	}
 	r.monitor = cmd.Process.Pid
 	pid, err := r.waitGate(ctx)
 	if err != nil {
 		r.abort()
-		return supervisor.Created{}, err
+		return fail(err)
 	}
 	r.initPid = pid
 	// Until the gate opens the init is a fork of lxc-start; Start knows
 	// the program runs once it executes something else.
 	if r.initExe, err = exeID(pid); err != nil {
 		r.abort()
-		return supervisor.Created{}, fmt.Errorf("lxc: the container's init (pid %d) is gone before Start: %s", pid, r.logErrors())
+		return fail(fmt.Errorf("lxc: the container's init (pid %d) is gone before Start: %s", pid, r.logErrors()))
 	}
-	return supervisor.Created{Pid: r.monitor, ContainerPid: pid}, nil
+	return supervisor.Created{Pid: r.monitor, ContainerPid: pid, Console: console}, nil
 }
 
 // hostNamespacesAsSelf names the host's namespaces by this process's
@@ -331,6 +364,18 @@ func (r *Runtime) cleanup() error {
 	os.RemoveAll(r.path(lxcPathDir))
 	for _, name := range []string{gateFile, initPidFile} {
 		os.Remove(r.path(name))
+	}
+	return err
+}
+
+func appendFile(path, s string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(s)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
 	return err
 }

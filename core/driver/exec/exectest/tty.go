@@ -10,6 +10,7 @@ func ttyChecks() []check {
 		{name: "OutputOnStdout", run: needTty(checkTtyOutput)},
 		{name: "EchoRoundTrip", run: needTty(checkTtyEcho)},
 		{name: "Resize", run: needTty(checkTtyResize)},
+		{name: "InterruptReachesProgram", run: needTty(checkTtyInterrupt)},
 	}
 }
 
@@ -87,5 +88,23 @@ func checkTtyResize(h *harness) {
 	s.write([]byte("\n"))
 	if _, _, exit := s.finish(); exit.Code != 0 {
 		h.t.Errorf("exit %+v, want code 0", exit)
+	}
+}
+
+// checkTtyInterrupt: the terminal is the program's controlling terminal,
+// so ^C typed on it sends SIGINT to the program's process group (docker
+// run -it, then ^C). A driver that only hands the terminal over as stdio
+// fails here.
+func checkTtyInterrupt(h *harness) {
+	spec := h.ttySpec("sh", "-c", "trap 'echo got-INT; exit 5' INT; echo ready; while :; do sleep 0.1; done")
+	created := h.create(spec)
+	s := h.attach(created.Supervisor, supervisor.AttachOptions{Stdin: true, Stdout: true})
+	h.start(spec.ID)
+	s.waitFor(s.stdout, "ready\r\n")
+	s.write([]byte{3}) // ^C
+	s.waitFor(s.stdout, "got-INT\r\n")
+	_, _, exit := s.finish()
+	if exit.Code != 5 {
+		h.t.Errorf("after ^C: exit %+v, want code 5 (the trap's)", exit)
 	}
 }
