@@ -393,7 +393,8 @@ func killSupervisorsBelow(dir string) {
 }
 
 // removeContainerCgroups removes the cgroups of this daemon's containers
-// (named after their ids) in every hierarchy, deepest first.
+// (named after their ids, and LXC's monitor cgroups lxc.monitor.<id>) in
+// every hierarchy, deepest first.
 func removeContainerCgroups(root string) {
 	entries, _ := os.ReadDir(filepath.Join(root, "containers"))
 	if len(entries) == 0 {
@@ -408,7 +409,7 @@ func removeContainerCgroups(root string) {
 		if err != nil || !de.IsDir() {
 			return nil
 		}
-		if ids[filepath.Base(p)] {
+		if base := filepath.Base(p); ids[base] || ids[strings.TrimPrefix(base, "lxc.monitor.")] {
 			dirs = append(dirs, p)
 		}
 		return nil

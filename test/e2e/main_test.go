@@ -45,7 +45,7 @@ func run(m *testing.M) int {
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		for pkg, name := range map[string]string{"./cmd/pluggd": "pluggd", "./plugins/storage-overlay": "storage-overlay", "./plugins/exec-native": "exec-native", "./plugins/storage-aufs": "storage-aufs"} {
+		for pkg, name := range map[string]string{"./cmd/pluggd": "pluggd", "./plugins/storage-overlay": "storage-overlay", "./plugins/exec-native": "exec-native", "./plugins/exec-lxc": "exec-lxc", "./plugins/storage-aufs": "storage-aufs"} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
 			cmd.Dir = repoRoot()
 			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -62,7 +62,10 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	return m.Run()
+	probeExecDrivers()
+	code := m.Run()
+	printDriverSummary(os.Stdout)
+	return code
 }
 
 // missing says what this host lacks for the end-to-end suite, or "".

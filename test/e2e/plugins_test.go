@@ -108,19 +108,20 @@ func (k *killAfter) Write(p []byte) (int, error) {
 }
 
 func TestPluginsExitWhenDaemonIsKilled(t *testing.T) {
-	d := startDaemon(t)
-	pids := d.pluginPids()
-	if len(pids) == 0 {
-		t.Fatal("no plugin processes")
-	}
-	d.kill()
-	start := time.Now()
-	for _, pid := range pids {
-		if !waitGone(pid, 5*time.Second-time.Since(start)) {
-			t.Fatalf("plugin %d still running 5s after the daemon's SIGKILL", pid)
+	forEachExecDriver(t, func(t *testing.T, d *daemon, x *execDriver) {
+		pids := d.pluginPids()
+		if len(pids) < 2 || d.pluginPidOrZero("exec-"+x.name) == 0 {
+			t.Fatalf("plugin processes %v: want storage-overlay and exec-%s", pids, x.name)
 		}
-	}
-	t.Logf("%d plugins gone %v after the daemon's SIGKILL", len(pids), time.Since(start).Round(time.Millisecond))
+		d.kill()
+		start := time.Now()
+		for _, pid := range pids {
+			if !waitGone(pid, 5*time.Second-time.Since(start)) {
+				t.Fatalf("plugin %d still running 5s after the daemon's SIGKILL", pid)
+			}
+		}
+		t.Logf("%d plugins gone %v after the daemon's SIGKILL", len(pids), time.Since(start).Round(time.Millisecond))
+	})
 }
 
 func TestStorageDriverThatCannotStartStopsTheDaemon(t *testing.T) {
