@@ -26,7 +26,9 @@ const (
 	confFile    = "lxc.conf" // what Config wrote, plus the gate hook
 	gateFile    = "gate"     // fifo the start-host hook reads until Start
 	hookFile    = "gate-hook"
-	initPidFile = "init.pid" // the container's init, as the hook saw it
+	stopHook    = "stop-hook" // saves the OOM counter before LXC removes the cgroups
+	oomFile     = "oom"       // what the stop hook saved
+	initPidFile = "init.pid"  // the container's init, as the hook saw it
 	logFile     = "lxc.log"
 	lxcPathDir  = "lxc" // LXC's -P: its runtime files for the container
 )
@@ -118,6 +120,16 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 	}
 	conf += "# pluggd's gate: the program waits until Start\n"
 	conf += "lxc.hook.start-host = " + r.path(hookFile) + "\n"
+	// LXC removes the container's cgroups as it stops, before lxc-start
+	// exits, so Exited could not read the OOM kill counter there: the
+	// stop hook, which LXC runs first, copies it.
+	if oom := oomCounterFile(spec); oom != "" && !strings.ContainsAny(oom, "'\n") {
+		conf += "lxc.hook.stop = " + r.path(stopHook) + "\n"
+		script := fmt.Sprintf("#!/bin/sh\ncat '%s' > '%[2]s.tmp' 2>/dev/null && mv '%[2]s.tmp' '%[2]s'\nexit 0\n", oom, r.path(oomFile))
+		if err := os.WriteFile(r.path(stopHook), []byte(script), 0o700); err != nil {
+			return supervisor.Created{}, err
+		}
+	}
 	// The hook opens the fifo read-write first (that does not block, and
 	// lets Start's non-blocking open find a reader as soon as the pid is
 	// recorded), records the init's pid (LXC_PID) and waits for a line:
@@ -126,7 +138,7 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 	// stops the container.
 	hook := fmt.Sprintf("#!/bin/sh\nexec 3<>'%[2]s' && echo \"$LXC_PID\" > '%[1]s.tmp' && mv '%[1]s.tmp' '%[1]s' && read line <&3 && [ \"$line\" = go ]\n",
 		r.path(initPidFile), r.path(gateFile))
-	for _, name := range []string{initPidFile, gateFile, logFile} {
+	for _, name := range []string{initPidFile, gateFile, logFile, oomFile} {
 		os.Remove(r.path(name))
 	}
 	if err := os.WriteFile(r.path(confFile), []byte(conf), 0o600); err != nil {
@@ -337,14 +349,23 @@ func exeID(pid int) (fileID, error) {
 // Exited returns the program's status. lxc-start exits 0 after a
 // container ran, whatever its init's status, which is then in LXC's log;
 // a status lxc-start did not exit 0 with (killed with the container by
-// SIGKILL: 137; LXC failing: 1) is kept as it is.
+// SIGKILL: 137; LXC failing: 1) is kept as it is. A program killed by
+// SIGKILL while the memory cgroup counted an OOM kill was OOM-killed, as
+// Docker reported it (the counter as the stop hook saved it).
 func (r *Runtime) Exited(ctx context.Context, status exec.ExitStatus) exec.ExitStatus {
-	if status.Code != 0 || r.initPid == 0 {
-		return status
+	if status.Code == 0 && r.initPid != 0 {
+		log, _ := os.ReadFile(r.path(logFile))
+		if code, ok := ExitFromLog(log, r.initPid); ok {
+			status.Code = code
+		}
 	}
-	log, _ := os.ReadFile(r.path(logFile))
-	if code, ok := ExitFromLog(log, r.initPid); ok {
-		status.Code = code
+	if status.Code == 128+int(unix.SIGKILL) {
+		b, _ := os.ReadFile(r.path(oomFile))
+		for _, l := range strings.Split(string(b), "\n") {
+			if n, ok := strings.CutPrefix(l, "oom_kill "); ok && strings.TrimSpace(n) != "0" {
+				status.OOMKilled = true
+			}
+		}
 	}
 	return status
 }
@@ -521,4 +542,22 @@ func lookProgram(spec exec.ContainerSpec) error {
 		return errdefs.InvalidParameter(fmt.Errorf("exec: %q: stat %s: no such file or directory", name, name))
 	}
 	return errdefs.InvalidParameter(fmt.Errorf("exec: %q: executable file not found in $PATH", name))
+}
+
+// oomCounterFile is the container's cgroup file holding the kernel's OOM
+// kill counter ("oom_kill N"): memory.oom_control on cgroup v1,
+// memory.events on v2; "" when there is no memory controller.
+func oomCounterFile(spec exec.ContainerSpec) string {
+	m, err := cgroupManager(spec)
+	if err != nil {
+		return ""
+	}
+	paths := m.GetPaths()
+	if p := paths["memory"]; p != "" {
+		return filepath.Join(p, "memory.oom_control")
+	}
+	if p := paths[""]; p != "" && HostInfo().CgroupV2 {
+		return filepath.Join(p, "memory.events")
+	}
+	return ""
 }

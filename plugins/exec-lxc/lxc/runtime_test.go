@@ -378,3 +378,27 @@ func TestRuntimeHostPidNamespace(t *testing.T) {
 		t.Errorf("got pid %q, %+v; want a host pid, exit 0", out, st)
 	}
 }
+
+// TestRuntimeOOM: a program over its memory limit is killed by the
+// kernel; the status is 137 (from LXC's log) with OOMKilled (from the
+// memory cgroup's counter).
+func TestRuntimeOOM(t *testing.T) {
+	if HostInfo().CgroupV2 {
+		t.Skip("the limit is written as lxc.cgroup.* (cgroup v1) here; a unified host uses memory.max")
+	}
+	spec := exectest.Spec(t, "sh", "-c", `x=$(head -c 201326592 /dev/zero | tr '\0' a); echo survived`)
+	spec.Resources = exec.Resources{Memory: 48 << 20, MemorySwap: 48 << 20}
+	r, err := createRuntime(t, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.rt.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.wait(); st.Code != 137 || !st.OOMKilled {
+		t.Fatalf("over the memory limit: %+v, want 137 and OOMKilled", st)
+	}
+	if out := recvTimeout(t, r.stdout); out != "" {
+		t.Errorf("output %q, want none", out)
+	}
+}
