@@ -41,6 +41,9 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 	if err := s.checkHostConfig(hc); err != nil {
 		return "", nil, err
 	}
+	if err := s.checkDriverCapabilities(cfg, hc); err != nil {
+		return "", nil, err
+	}
 	img, err := s.images.Get(ctx, cfg.Image)
 	if err != nil {
 		return "", nil, err
@@ -270,12 +273,8 @@ func entrypointAndArgs(entrypoint, cmd []string) (string, []string) {
 	return full[0], full[1:]
 }
 
-// checkHostConfig refuses what the exec driver cannot do, and bad binds,
-// before anything is created.
+// checkHostConfig refuses bad binds before anything is created.
 func (s *Containers) checkHostConfig(hc *container.HostConfig) error {
-	if len(hc.LxcConf) > 0 && !s.execInfo.Capabilities.LxcConf {
-		return errdefs.InvalidParameter(fmt.Errorf("LxcConf is not supported by the %s execution driver", s.execInfo.Name))
-	}
 	for _, b := range hc.Binds {
 		if _, err := parseBind(b); err != nil {
 			return err

@@ -31,13 +31,22 @@ func (s *Containers) Start(ctx context.Context, ref string, hc *container.HostCo
 	if err != nil {
 		return err
 	}
+	if s.exec == nil {
+		return errNoExecDriver
+	}
 	if hc != nil {
 		if err := s.checkHostConfig(hc); err != nil {
 			return err
 		}
 	}
-	if s.exec == nil {
-		return errNoExecDriver
+	c.Lock()
+	cfg, effective := c.Config, c.HostConfig
+	c.Unlock()
+	if hc != nil {
+		effective = hc
+	}
+	if err := s.checkDriverCapabilities(cfg, effective); err != nil {
+		return err
 	}
 	// The start completes even if the client goes away: a half-started
 	// container is worse than an unwanted one.
@@ -86,10 +95,16 @@ func (s *Containers) Start(ctx context.Context, ref string, hc *container.HostCo
 		c.Notify()
 		c.Unlock()
 		err = fmt.Errorf("Cannot start container %s: %w", rec.ID, err)
-		if errdefs.ClassOf(err) == errdefs.InvalidParameterClass || errdefs.ClassOf(err) == errdefs.Unknown {
+		if class := errdefs.ClassOf(err); class == errdefs.InvalidParameterClass || class == errdefs.Unknown {
 			low := strings.ToLower(msg)
 			if strings.Contains(low, "not found") || strings.Contains(low, "no such") {
 				return errdefs.NotFound(err)
+			}
+			// What the driver refuses in the request itself (an LXC
+			// key LXC does not know, a bad device) is the client's
+			// to fix: 400, naming it, as the issue asks of LxcConf.
+			if class == errdefs.InvalidParameterClass {
+				return err
 			}
 			return errdefs.System(err)
 		}

@@ -110,9 +110,7 @@ func (x *execDriver) has(capability string) bool {
 func (x *execDriver) need(t *testing.T, capability string) {
 	t.Helper()
 	if !x.has(capability) {
-		why := fmt.Sprintf("exec driver %s (%s) does not declare capability %s", x.name, x.info.Name, capability)
-		x.skipped(t, why)
-		t.Skip(why)
+		x.skip(t, fmt.Sprintf("exec driver %s (%s) does not declare capability %s", x.name, x.info.Name, capability))
 	}
 }
 
@@ -140,6 +138,13 @@ func forEachExecDriver(t *testing.T, body func(t *testing.T, d *daemon, x *execD
 			body(t, d, x)
 		})
 	}
+}
+
+// skip skips t (a driver's subtest), noting why for the summary.
+func (x *execDriver) skip(t *testing.T, why string) {
+	t.Helper()
+	x.skipped(t, why)
+	t.Skip(why)
 }
 
 // skipped notes why t (a driver's subtest or below) is about to skip.
