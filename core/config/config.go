@@ -44,7 +44,7 @@ type Config struct {
 
 // Driver configures one driver plugin.
 type Driver struct {
-	// Driver is the driver's name ("overlay", "devicemapper", "native").
+	// Driver is the driver's name ("overlay", "devicemapper", "native", "lxc").
 	Driver string `toml:"driver"`
 	// Options are passed to the plugin in order as "key=value" strings. The
 	// file accepts an array of such strings or a table.

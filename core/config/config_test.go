@@ -248,6 +248,37 @@ func TestExampleFileIsTheDefaults(t *testing.T) {
 	}
 }
 
+// The example's alternative exec driver line, uncommented, selects the lxc
+// plugin; so does -e lxc over the example as it is.
+func TestExampleExecDriverLxc(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(filepath.Join("..", "..", "config.toml.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const native, lxc = "\ndriver = \"native\"\n", "\n# driver = \"lxc\"\n"
+	if !strings.Contains(string(data), native) || !strings.Contains(string(data), lxc) {
+		t.Fatalf("example lacks %q or %q", native, lxc)
+	}
+	edited := strings.Replace(strings.Replace(string(data), native, "\n", 1), lxc, "\ndriver = \"lxc\"\n", 1)
+	p := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(p, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, args := range map[string][]string{
+		"file": {"--config", p, "--plugin-dir", "/usr/lib/pluggd"},
+		"flag": {"--config", filepath.Join("..", "..", "config.toml.example"), "-e", "lxc", "--plugin-dir", "/usr/lib/pluggd"},
+	} {
+		c, _, err := Load(args, io.Discard)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if c.Exec.Driver != "lxc" || c.PluginBinary(KindExec) != "/usr/lib/pluggd/exec-lxc" {
+			t.Errorf("%s: exec driver %q, plugin %q; want lxc, /usr/lib/pluggd/exec-lxc", name, c.Exec.Driver, c.PluginBinary(KindExec))
+		}
+	}
+}
+
 func tomlKeys(t reflect.Type, prefix string) []string {
 	var out []string
 	for i := 0; i < t.NumField(); i++ {
