@@ -35,12 +35,23 @@ wait_ping() { # socket
 	return 1
 }
 
-start_pluggd() {
+start_pluggd() { # [extra pluggd flags, e.g. -e lxc]
 	: > "$work/config.toml"
 	"$BIN/pluggd" --config "$work/config.toml" -H "unix://$work/s.sock" -g "$work/root" \
-		--exec-root "$work/exec" -p "$work/pid" > "$work/daemon.log" 2>&1 &
+		--exec-root "$work/exec" -p "$work/pid" "$@" >> "$work/daemon.log" 2>&1 &
 	pid=$!
 	wait_ping "$work/s.sock" || { echo "pluggd did not start:" >&2; tail "$work/daemon.log" >&2; exit 1; }
+}
+
+# stop_pluggd removes pluggd's containers and stops it (SIGTERM), so that
+# start_pluggd can run it again on the same root, e.g. with another driver.
+stop_pluggd() {
+	[ -n "$pid" ] || return 0
+	curl -fs --unix-socket "$work/s.sock" "http://x/v1.19/containers/json?all=1" 2>/dev/null |
+		grep -o '"Id":"[0-9a-f]*"' | cut -d'"' -f4 |
+		while read -r c; do curl -fs --unix-socket "$work/s.sock" -X DELETE "http://x/v1.19/containers/$c?force=1" >/dev/null 2>&1; done || true
+	kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+	pid=
 }
 
 # The reference: Debian's dockerd on a private socket, data and exec roots,
