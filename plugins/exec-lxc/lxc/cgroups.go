@@ -48,11 +48,11 @@ func paused(spec exec.ContainerSpec) bool {
 // running returns the container's spec when it is running (or paused),
 // else a Conflict.
 func (d *Driver) running(ctx context.Context, id string) (exec.ContainerSpec, exec.State, error) {
-	dir, spec, err := d.dir(id)
+	dir, spec, err := d.dirs.Lookup(id)
 	if err != nil {
 		return spec, exec.State{}, err
 	}
-	st, err := d.state(dir, id)
+	st, err := d.state(dir, spec)
 	if err != nil {
 		return spec, st, err
 	}

@@ -2,36 +2,30 @@ package lxc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/pluggd/pluggd/core/driver/exec"
 	"github.com/pluggd/pluggd/core/driver/exec/supervisor"
 	"github.com/pluggd/pluggd/core/errdefs"
 )
 
-// specFile is the ContainerSpec the driver writes in the container's
-// directory for its supervisor.
-const specFile = "container.json"
-
-// dirIDLen is how much of a container id names its directory, as in the
-// native driver: the supervisor's socket there must fit in 107 bytes. A
-// collision is refused at Create.
-const dirIDLen = 12
+// record is what the driver keeps in a container's directory
+// (supervisor.RecordFile) for its supervisor and its own later calls.
+type record struct {
+	Spec exec.ContainerSpec
+}
 
 // Driver is the LXC execution driver's control plane. Like the native
 // driver it holds no container state in memory: everything is in its root
-// directory and in the supervisors, so a relaunched driver carries on.
+// directory (supervisor.Dirs) and in the supervisors, so a relaunched
+// driver carries on.
 type Driver struct {
-	root    string
+	dirs    supervisor.Dirs
 	version string // LXC's, for Info
 	// self is the binary re-executed as "self supervise <dir>".
 	self string
@@ -71,7 +65,7 @@ func newDriver(ctx context.Context, opts exec.InitOptions, self string) (*Driver
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, err
 	}
-	return &Driver{root: root, version: v, self: self, tty: staticBinary(self)}, nil
+	return &Driver{dirs: supervisor.Dirs{Root: root}, version: v, self: self, tty: staticBinary(self)}, nil
 }
 
 // Info reports Docker 1.7's "lxc-<version>" and what works: LxcConf,
@@ -86,12 +80,12 @@ func (d *Driver) Info(ctx context.Context) (exec.Info, error) {
 // Supervise is the body of "<plugin> supervise <dir>": the container's
 // supervisor (core/driver/exec/supervisor) with this driver's Runtime.
 func Supervise(ctx context.Context, dir string) int {
-	spec, err := readSpec(dir)
-	if err != nil {
+	var rec record
+	if err := supervisor.ReadRecord(dir, &rec); err != nil {
 		fmt.Fprintln(os.Stderr, "exec-lxc supervisor:", err)
 		return 1
 	}
-	rt, err := NewRuntime(dir, spec, HostInfo())
+	rt, err := NewRuntime(dir, rec.Spec, HostInfo())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "exec-lxc supervisor:", err)
 		return 1
@@ -100,45 +94,6 @@ func Supervise(ctx context.Context, dir string) int {
 		rt.TTYInit = self
 	}
 	return supervisor.Main(ctx, rt)
-}
-
-func readSpec(dir string) (exec.ContainerSpec, error) {
-	var spec exec.ContainerSpec
-	b, err := os.ReadFile(filepath.Join(dir, specFile))
-	if err != nil {
-		return spec, err
-	}
-	if err := json.Unmarshal(b, &spec); err != nil {
-		return spec, fmt.Errorf("%s: %w", filepath.Join(dir, specFile), err)
-	}
-	return spec, nil
-}
-
-func dirName(id string) string {
-	if len(id) > dirIDLen {
-		return id[:dirIDLen]
-	}
-	return id
-}
-
-// dir returns the directory of container id, checking that it holds that
-// container (and not another with the same short id).
-func (d *Driver) dir(id string) (string, exec.ContainerSpec, error) {
-	if id == "" || strings.ContainsAny(id, "/\x00") || id == "." || id == ".." {
-		return "", exec.ContainerSpec{}, errdefs.NotFound(fmt.Errorf("no such container: %q", id))
-	}
-	dir := filepath.Join(d.root, dirName(id))
-	spec, err := readSpec(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", spec, errdefs.NotFound(fmt.Errorf("no such container: %s", id))
-		}
-		return "", spec, err
-	}
-	if spec.ID != id {
-		return "", spec, errdefs.NotFound(fmt.Errorf("no such container: %s", id))
-	}
-	return dir, spec, nil
 }
 
 // validID accepts what LXC accepts as a container name and a directory
@@ -180,57 +135,26 @@ func (d *Driver) Create(ctx context.Context, spec exec.ContainerSpec) (exec.Stat
 	if err := lookProgram(resolved); err != nil {
 		return exec.State{}, err
 	}
-	dir := filepath.Join(d.root, dirName(spec.ID))
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			if other, rerr := readSpec(dir); rerr == nil && other.ID != spec.ID {
-				return exec.State{}, errdefs.Conflict(fmt.Errorf("container %s: another container (%s) has the same %d-character prefix", spec.ID, other.ID, dirIDLen))
-			}
-			return exec.State{}, errdefs.Conflict(fmt.Errorf("container %s already exists", spec.ID))
-		}
+	dir, err := d.dirs.Create(spec, record{Spec: spec})
+	if err != nil {
 		return exec.State{}, err
 	}
-	fail := func(err error) (exec.State, error) {
+	if err := supervisor.SpawnContainer(ctx, d.self, dir, spec); err != nil {
+		// Spawn waited for the supervisor to exit; the Runtime left no
+		// cgroup or LXC state behind.
 		os.RemoveAll(dir)
 		return exec.State{}, err
 	}
-	b, err := json.Marshal(spec)
-	if err != nil {
-		return fail(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, specFile), b, 0o600); err != nil {
-		return fail(err)
-	}
-	p := spec.Process
-	_, err = supervisor.Spawn(ctx, supervisor.SpawnOptions{
-		Path:     d.self,
-		Args:     []string{"supervise", dir},
-		StateDir: dir,
-		Config: supervisor.Config{
-			ID:            spec.ID,
-			LogPath:       spec.LogPath,
-			Terminal:      p.Terminal,
-			OpenStdin:     p.OpenStdin,
-			StdinOnce:     p.StdinOnce,
-			ConsoleWidth:  p.ConsoleWidth,
-			ConsoleHeight: p.ConsoleHeight,
-		},
-	})
-	if err != nil {
-		// Spawn waited for the supervisor to exit; the Runtime left no
-		// cgroup or LXC state behind.
-		return fail(err)
-	}
-	return d.state(dir, spec.ID)
+	return d.state(dir, spec)
 }
 
 // Start asks the container's supervisor to open the gate.
 func (d *Driver) Start(ctx context.Context, id string) (exec.State, error) {
-	dir, _, err := d.dir(id)
+	dir, spec, err := d.dirs.Lookup(id)
 	if err != nil {
 		return exec.State{}, err
 	}
-	st, err := d.state(dir, id)
+	st, err := d.state(dir, spec)
 	if err != nil {
 		return exec.State{}, err
 	}
@@ -244,20 +168,19 @@ func (d *Driver) Start(ctx context.Context, id string) (exec.State, error) {
 	if err := c.Start(ctx); err != nil {
 		return exec.State{}, err
 	}
-	return d.state(dir, id)
+	return d.state(dir, spec)
 }
 
 // Signal asks the supervisor to signal what it holds as the init,
 // lxc-start, which forwards every signal but SIGKILL and SIGSTOP to the
 // container's init, the program (SIGKILL kills it and the container with
-// it). Going through
-// the supervisor avoids signalling a reused pid.
+// it). Going through the supervisor avoids signalling a reused pid.
 func (d *Driver) Signal(ctx context.Context, id string, sig syscall.Signal) error {
-	dir, spec, err := d.dir(id)
+	dir, spec, err := d.dirs.Lookup(id)
 	if err != nil {
 		return err
 	}
-	st, err := d.state(dir, id)
+	st, err := d.state(dir, spec)
 	if err != nil {
 		return err
 	}
@@ -277,76 +200,58 @@ func (d *Driver) Signal(ctx context.Context, id string, sig syscall.Signal) erro
 
 // State reports the supervisor's view (identity-checked).
 func (d *Driver) State(ctx context.Context, id string) (exec.State, error) {
-	dir, _, err := d.dir(id)
+	dir, spec, err := d.dirs.Lookup(id)
 	if err != nil {
 		return exec.State{}, err
 	}
-	return d.state(dir, id)
+	return d.state(dir, spec)
 }
 
-// state is the supervisor's state; its Pid is the container's init, the
-// program (Created.ContainerPid), not LXC's monitor.
-func (d *Driver) state(dir, id string) (exec.State, error) {
+// state is the supervisor's state, paused when the container's freezer
+// says so; its Pid is the container's init, the program
+// (Created.ContainerPid), not LXC's monitor.
+func (d *Driver) state(dir string, spec exec.ContainerSpec) (exec.State, error) {
 	st, err := supervisor.ReadState(dir)
 	if err != nil {
 		return exec.State{}, err
 	}
-	st.ID = id
-	if st.Status == exec.StatusRunning {
-		if spec, err := readSpec(dir); err == nil && paused(spec) {
-			st.Status = exec.StatusPaused
-		}
+	st.ID = spec.ID
+	if st.Status == exec.StatusRunning && paused(spec) {
+		st.Status = exec.StatusPaused
 	}
 	return st, nil
 }
 
 // Restore lists every container in the driver's root.
 func (d *Driver) Restore(ctx context.Context) ([]exec.State, error) {
-	ents, err := os.ReadDir(d.root)
-	if err != nil {
-		return nil, err
-	}
-	var out []exec.State
-	for _, e := range ents {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if !e.IsDir() {
-			continue
-		}
-		dir := filepath.Join(d.root, e.Name())
-		spec, err := readSpec(dir)
+	return d.dirs.Restore(ctx, func(dir, id string) (exec.State, error) {
+		_, spec, err := d.dirs.Lookup(id)
 		if err != nil {
-			// A Create that died before writing the spec; nothing runs.
-			continue
+			return exec.State{}, err
 		}
-		st, err := d.state(dir, spec.ID)
-		if err != nil {
-			if errdefs.IsNotFound(err) {
-				continue
-			}
-			return nil, fmt.Errorf("restore %s: %w", spec.ID, err)
-		}
-		out = append(out, st)
-	}
-	return out, nil
+		return d.state(dir, spec)
+	})
 }
 
 // Delete removes a stopped container's directory, and its cgroups and
 // LXC's files when its supervisor died without destroying them.
 func (d *Driver) Delete(ctx context.Context, id string) error {
-	dir, spec, err := d.dir(id)
+	dir, spec, err := d.dirs.Lookup(id)
 	if err != nil {
 		return err
 	}
-	st, err := d.state(dir, id)
+	st, err := d.state(dir, spec)
 	if err != nil {
 		return err
 	}
 	if st.Status == exec.StatusCreated {
 		// The contract forbids deleting only running and paused
-		// containers: a created one is discarded here.
-		if st, err = d.discardCreated(ctx, id, dir); err != nil {
+		// containers: a created one is discarded here, killed through
+		// its supervisor.
+		if err := d.Signal(ctx, id, syscall.SIGKILL); err != nil && !errdefs.IsConflict(err) {
+			return fmt.Errorf("discard created container %s: %w", id, err)
+		}
+		if st, err = supervisor.WaitGone(ctx, func() (exec.State, error) { return d.state(dir, spec) }); err != nil {
 			return err
 		}
 	}
@@ -358,45 +263,4 @@ func (d *Driver) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("delete container %s: %w", id, err)
 	}
 	return os.RemoveAll(dir)
-}
-
-// discardCreated kills a created container through its supervisor and
-// waits until its supervisor recorded the exit and is gone.
-func (d *Driver) discardCreated(ctx context.Context, id, dir string) (exec.State, error) {
-	if err := d.Signal(ctx, id, syscall.SIGKILL); err != nil && !errdefs.IsConflict(err) {
-		return exec.State{}, fmt.Errorf("discard created container %s: %w", id, err)
-	}
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		st, err := d.state(dir, id)
-		if err != nil {
-			return st, err
-		}
-		if st.Status == exec.StatusStopped && !processAlive(st.SupervisorPid) {
-			return st, nil
-		}
-		select {
-		case <-ctx.Done():
-			return st, ctx.Err()
-		case <-tick.C:
-		}
-	}
-}
-
-// processAlive: a zombie counts as gone (the supervisor's parent, a dead
-// driver or the daemon, may not have reaped it yet).
-func processAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] != 'Z'
-	}
-	return true
 }

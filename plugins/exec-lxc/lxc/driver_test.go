@@ -12,6 +12,7 @@ import (
 
 	"github.com/pluggd/pluggd/core/driver/exec"
 	"github.com/pluggd/pluggd/core/driver/exec/exectest"
+	"github.com/pluggd/pluggd/core/driver/exec/supervisor"
 	"github.com/pluggd/pluggd/core/errdefs"
 )
 
@@ -56,7 +57,7 @@ func waitStopped(t *testing.T, d *Driver, id string) exec.State {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Status == exec.StatusStopped && !processAlive(st.SupervisorPid) {
+		if st.Status == exec.StatusStopped && !supervisor.ProcessAlive(st.SupervisorPid) {
 			return st
 		}
 		if time.Now().After(deadline) {
@@ -115,7 +116,7 @@ func TestDriverRunsContainer(t *testing.T) {
 	if _, err := d.State(ctx, spec.ID); !errdefs.IsNotFound(err) {
 		t.Errorf("State after Delete: %v, want NotFound", err)
 	}
-	if _, err := os.Stat(filepath.Join(d.root, dirName(spec.ID))); err == nil {
+	if _, err := os.Stat(filepath.Join(d.dirs.Root, spec.ID[:supervisor.DirIDLen])); err == nil {
 		t.Error("the container's directory is left")
 	}
 	rt := &Runtime{spec: spec}
@@ -139,7 +140,7 @@ func TestDriverDeleteCreated(t *testing.T) {
 	if err := d.Delete(ctx, spec.ID); err != nil {
 		t.Fatal(err)
 	}
-	if processAlive(st.Pid) || processAlive(st.SupervisorPid) {
+	if supervisor.ProcessAlive(st.Pid) || supervisor.ProcessAlive(st.SupervisorPid) {
 		t.Errorf("init %d or supervisor %d still alive", st.Pid, st.SupervisorPid)
 	}
 	if log, _ := os.ReadFile(spec.LogPath); len(log) != 0 {
@@ -159,7 +160,7 @@ func TestDriverCreateRefusals(t *testing.T) {
 	if _, err := d.Create(ctx, spec); !errdefs.IsInvalidParameter(err) || !strings.Contains(err.Error(), "lxc.nosuchkey") {
 		t.Errorf("unknown LxcConf key: %v, want InvalidParameter naming it", err)
 	}
-	if ents, _ := os.ReadDir(d.root); len(ents) != 0 {
+	if ents, _ := os.ReadDir(d.dirs.Root); len(ents) != 0 {
 		t.Errorf("refused Creates left %d entries in the root", len(ents))
 	}
 }

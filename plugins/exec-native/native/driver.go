@@ -2,7 +2,6 @@ package native
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -23,17 +22,11 @@ import (
 // name, so that constraints written for Docker 1.7 hosts still match.
 const Name = "native-0.2"
 
-// dirIDLen is how much of a container id names its directory: unix socket
-// paths (the supervisor's, in that directory) must fit in 107 bytes, and
-// a 64-hex id would not leave room for the driver's root. 12 hex digits
-// are Docker's short id; a collision is refused at Create.
-const dirIDLen = 12
-
 // Driver is the native execution driver's control plane. It holds no
 // container state in memory: everything is in its root directory and in
 // the supervisors, so a relaunched driver carries on where one left off.
 type Driver struct {
-	root string
+	dirs supervisor.Dirs
 	host hostInfo
 	// self is the binary re-executed as "self supervise <dir>".
 	self string
@@ -62,7 +55,7 @@ func newDriver(opts exec.InitOptions, self string) (*Driver, error) {
 	if err := os.MkdirAll(opts.Root, 0o700); err != nil {
 		return nil, err
 	}
-	return &Driver{root: opts.Root, host: probeHost(), self: self}, nil
+	return &Driver{dirs: supervisor.Dirs{Root: opts.Root}, host: probeHost(), self: self}, nil
 }
 
 // Info reports the driver's name and capabilities.
@@ -73,43 +66,10 @@ func (d *Driver) Info(ctx context.Context) (exec.Info, error) {
 	}, nil
 }
 
-func dirName(id string) string {
-	if len(id) > dirIDLen {
-		return id[:dirIDLen]
-	}
-	return id
-}
-
-// dir returns the directory of container id, checking that it holds that
-// container (and not another with the same short id).
+// dir returns the directory of container id (see supervisor.Dirs).
 func (d *Driver) dir(id string) (string, error) {
-	if id == "" || strings.ContainsAny(id, "/\x00") || id == "." || id == ".." {
-		return "", errdefs.NotFound(fmt.Errorf("no such container: %q", id))
-	}
-	dir := filepath.Join(d.root, dirName(id))
-	cf, err := readContainerFile(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", errdefs.NotFound(fmt.Errorf("no such container: %s", id))
-		}
-		return "", err
-	}
-	if cf.Spec.ID != id {
-		return "", errdefs.NotFound(fmt.Errorf("no such container: %s", id))
-	}
-	return dir, nil
-}
-
-func readContainerFile(dir string) (containerFile, error) {
-	var cf containerFile
-	b, err := os.ReadFile(filepath.Join(dir, specFile))
-	if err != nil {
-		return cf, err
-	}
-	if err := json.Unmarshal(b, &cf); err != nil {
-		return cf, fmt.Errorf("%s: %w", filepath.Join(dir, specFile), err)
-	}
-	return cf, nil
+	dir, _, err := d.dirs.Lookup(id)
+	return dir, err
 }
 
 // Create writes the spec into the container's directory and spawns its
@@ -132,46 +92,15 @@ func (d *Driver) Create(ctx context.Context, spec exec.ContainerSpec) (exec.Stat
 		return exec.State{}, err
 	}
 
-	dir := filepath.Join(d.root, dirName(spec.ID))
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			if cf, rerr := readContainerFile(dir); rerr == nil && cf.Spec.ID != spec.ID {
-				return exec.State{}, errdefs.Conflict(fmt.Errorf("container %s: another container (%s) has the same %d-character prefix", spec.ID, cf.Spec.ID, dirIDLen))
-			}
-			return exec.State{}, errdefs.Conflict(fmt.Errorf("container %s already exists", spec.ID))
-		}
+	dir, err := d.dirs.Create(spec, containerFile{Spec: spec, Host: d.host})
+	if err != nil {
 		return exec.State{}, err
 	}
-	fail := func(err error) (exec.State, error) {
-		os.RemoveAll(dir)
-		return exec.State{}, err
-	}
-	b, err := json.Marshal(containerFile{Spec: spec, Host: d.host})
-	if err != nil {
-		return fail(err)
-	}
-	if err := writeFileExcl(filepath.Join(dir, specFile), b); err != nil {
-		return fail(err)
-	}
-	p := spec.Process
-	_, err = supervisor.Spawn(ctx, supervisor.SpawnOptions{
-		Path:     d.self,
-		Args:     []string{"supervise", dir},
-		StateDir: dir,
-		Config: supervisor.Config{
-			ID:            spec.ID,
-			LogPath:       spec.LogPath,
-			Terminal:      p.Terminal,
-			OpenStdin:     p.OpenStdin,
-			StdinOnce:     p.StdinOnce,
-			ConsoleWidth:  p.ConsoleWidth,
-			ConsoleHeight: p.ConsoleHeight,
-		},
-	})
-	if err != nil {
+	if err := supervisor.SpawnContainer(ctx, d.self, dir, spec); err != nil {
 		// Spawn waited for the supervisor to exit, and the Runtime left
 		// no cgroup or libcontainer state; the directory is ours.
-		return fail(err)
+		os.RemoveAll(dir)
+		return exec.State{}, err
 	}
 	return d.state(ctx, spec.ID, dir)
 }
@@ -187,21 +116,6 @@ func validID(id string) error {
 		}
 	}
 	return nil
-}
-
-// writeFileExcl writes a new file. Not fsynced: the driver's state lives
-// as long as the host runs (the exec root does not survive a reboot), and an
-// fsync costs milliseconds in every Create on a busy disk.
-func writeFileExcl(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // Start asks the container's supervisor to execute the program.
@@ -298,35 +212,9 @@ func (d *Driver) state(ctx context.Context, id, dir string) (exec.State, error) 
 
 // Restore lists every container in the driver's root.
 func (d *Driver) Restore(ctx context.Context) ([]exec.State, error) {
-	ents, err := os.ReadDir(d.root)
-	if err != nil {
-		return nil, err
-	}
-	var out []exec.State
-	for _, e := range ents {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if !e.IsDir() {
-			continue
-		}
-		dir := filepath.Join(d.root, e.Name())
-		cf, err := readContainerFile(dir)
-		if err != nil {
-			// A directory without a spec is a Create that died before
-			// writing it; nothing runs there.
-			continue
-		}
-		st, err := d.state(ctx, cf.Spec.ID, dir)
-		if err != nil {
-			if errdefs.IsNotFound(err) {
-				continue
-			}
-			return nil, fmt.Errorf("restore %s: %w", cf.Spec.ID, err)
-		}
-		out = append(out, st)
-	}
-	return out, nil
+	return d.dirs.Restore(ctx, func(dir, id string) (exec.State, error) {
+		return d.state(ctx, id, dir)
+	})
 }
 
 // Delete removes a stopped container's directory and whatever libcontainer
@@ -370,39 +258,7 @@ func (d *Driver) discardCreated(ctx context.Context, id, dir string) (exec.State
 			return exec.State{}, fmt.Errorf("discard created container %s: %w", id, err)
 		}
 	}
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		st, err := d.state(ctx, id, dir)
-		if err != nil {
-			return st, err
-		}
-		if st.Status == exec.StatusStopped && !processAlive(st.SupervisorPid) {
-			return st, nil
-		}
-		select {
-		case <-ctx.Done():
-			return st, ctx.Err()
-		case <-tick.C:
-		}
-	}
-}
-
-// processAlive: a zombie counts as gone (the supervisor's parent, a dead
-// driver or the daemon, may not have reaped it yet).
-func processAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] != 'Z'
-	}
-	return true
+	return supervisor.WaitGone(ctx, func() (exec.State, error) { return d.state(ctx, id, dir) })
 }
 
 // Pause freezes the container's cgroup.

@@ -165,10 +165,10 @@ func TestDriverRunEcho(t *testing.T) {
 	if _, err := d.State(ctx, spec.ID); !errdefs.IsNotFound(err) {
 		t.Errorf("State after Delete: %v, want NotFound", err)
 	}
-	if ents, _ := os.ReadDir(d.root); len(ents) != 0 {
+	if ents, _ := os.ReadDir(d.dirs.Root); len(ents) != 0 {
 		t.Errorf("root not empty after Delete: %v", ents)
 	}
-	assertNoContainerLeft(t, d.root, spec)
+	assertNoContainerLeft(t, d.dirs.Root, spec)
 }
 
 func TestDriverMissingCommand(t *testing.T) {
@@ -179,10 +179,10 @@ func TestDriverMissingCommand(t *testing.T) {
 	if !errdefs.IsInvalidParameter(err) || err.Error() != `exec: "nosuch": executable file not found in $PATH` {
 		t.Fatalf("Create: %v (%v), want InvalidParameter exec: \"nosuch\": executable file not found in $PATH", err, errdefs.ClassOf(err))
 	}
-	if ents, _ := os.ReadDir(d.root); len(ents) != 0 {
+	if ents, _ := os.ReadDir(d.dirs.Root); len(ents) != 0 {
 		t.Errorf("driver state left after a failed Create: %v", ents)
 	}
-	assertNoContainerLeft(t, d.root, spec)
+	assertNoContainerLeft(t, d.dirs.Root, spec)
 	if _, err := d.State(context.Background(), spec.ID); !errdefs.IsNotFound(err) {
 		t.Errorf("State: %v, want NotFound", err)
 	}
@@ -240,7 +240,7 @@ func TestDriverSignalPauseStats(t *testing.T) {
 	if err := d.Delete(ctx, spec.ID); err != nil {
 		t.Fatal(err)
 	}
-	assertNoContainerLeft(t, d.root, spec)
+	assertNoContainerLeft(t, d.dirs.Root, spec)
 }
 
 // A created container that never starts ends when the daemon kills its
@@ -262,7 +262,7 @@ func TestDriverKillCreated(t *testing.T) {
 	if err := d.Delete(ctx, spec.ID); err != nil {
 		t.Fatal(err)
 	}
-	assertNoContainerLeft(t, d.root, spec)
+	assertNoContainerLeft(t, d.dirs.Root, spec)
 
 	// Delete discards a created container at once.
 	spec = exectest.Spec(t, "echo", "never")
@@ -273,13 +273,13 @@ func TestDriverKillCreated(t *testing.T) {
 	if err := d.Delete(ctx, spec.ID); err != nil {
 		t.Fatalf("Delete of a created container: %v", err)
 	}
-	if processAlive(st.SupervisorPid) {
+	if supervisor.ProcessAlive(st.SupervisorPid) {
 		t.Errorf("supervisor %d alive after Delete", st.SupervisorPid)
 	}
-	if ents, _ := os.ReadDir(d.root); len(ents) != 0 {
+	if ents, _ := os.ReadDir(d.dirs.Root); len(ents) != 0 {
 		t.Errorf("root not empty after Delete: %v", ents)
 	}
-	assertNoContainerLeft(t, d.root, spec)
+	assertNoContainerLeft(t, d.dirs.Root, spec)
 }
 
 // The plugin-death story: a container created and started by a driver
@@ -377,7 +377,7 @@ func TestDriverSupervisorKilled(t *testing.T) {
 	if err := d.Delete(ctx, spec.ID); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
-	assertNoContainerLeft(t, d.root, spec)
+	assertNoContainerLeft(t, d.dirs.Root, spec)
 }
 
 func TestDriverIDs(t *testing.T) {

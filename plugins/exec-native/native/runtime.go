@@ -2,7 +2,6 @@ package native
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -28,10 +27,6 @@ import (
 	"github.com/pluggd/pluggd/core/errdefs"
 )
 
-// specFile is the ContainerSpec the driver writes in the container's
-// directory for its supervisor.
-const specFile = "container.json"
-
 // lcDir is libcontainer's state root inside a container's directory
 // (state.json, exec.fifo under lc/<id>/).
 const lcDir = "lc"
@@ -41,7 +36,7 @@ const lcDir = "lc"
 // container's own PATH).
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// containerFile is specFile's content.
+// containerFile is the driver's record of a container (supervisor.RecordFile).
 type containerFile struct {
 	Spec exec.ContainerSpec `json:"spec"`
 	Host hostInfo           `json:"host"`
@@ -68,13 +63,9 @@ var _ supervisor.Runtime = (*Runtime)(nil)
 // NewRuntime reads the container's spec from dir, its directory in the
 // driver's state (the supervisor's state directory).
 func NewRuntime(dir string) (*Runtime, error) {
-	b, err := os.ReadFile(filepath.Join(dir, specFile))
-	if err != nil {
-		return nil, err
-	}
 	var cf containerFile
-	if err := json.Unmarshal(b, &cf); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, specFile), err)
+	if err := supervisor.ReadRecord(dir, &cf); err != nil {
+		return nil, err
 	}
 	r := &Runtime{dir: dir, spec: cf.Spec, host: cf.Host, thread: supervisor.NewForkThread()}
 	return r, nil

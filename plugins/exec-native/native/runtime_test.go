@@ -40,7 +40,7 @@ func newRuntime(t *testing.T, spec exec.ContainerSpec) *Runtime {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, specFile), b, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, supervisor.RecordFile), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	rt, err := NewRuntime(dir)
