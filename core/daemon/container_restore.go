@@ -2,6 +2,10 @@ package daemon
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,6 +37,9 @@ func (s *Containers) restore(ctx context.Context) error {
 			states[st.ID] = st
 		}
 	}
+	if err := s.checkForeignRunning(states); err != nil {
+		return err
+	}
 	for _, c := range s.store.List() {
 		st, known := states[c.ID]
 		delete(states, c.ID)
@@ -49,6 +56,50 @@ func (s *Containers) restore(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// checkForeignRunning refuses to restore when containers the daemon last
+// saw running under another exec driver (exec.driver was switched while
+// they ran) are unknown to the running one and may still run: they started
+// since this boot, under a supervisor only their own driver knows. Marking
+// them exited would leave them running, unreachable, their rootfs mounted.
+// The operator restarts pluggd with their driver and stops them first.
+func (s *Containers) checkForeignRunning(known map[string]exec.State) error {
+	boot := bootTime()
+	var foreign []string
+	for _, c := range s.store.List() {
+		if _, ok := known[c.ID]; ok {
+			continue
+		}
+		c.Lock()
+		running, drv, started, name := c.State.Running, c.ExecDriver, c.State.StartedAt, c.Name
+		c.Unlock()
+		if running && drv != "" && drv != s.execInfo.Name && started.After(boot) {
+			foreign = append(foreign, fmt.Sprintf("%s (%s, %s)", container.ShortID(c.ID), strings.TrimPrefix(name, "/"), drv))
+		}
+	}
+	if len(foreign) == 0 {
+		return nil
+	}
+	return errdefs.Conflict(fmt.Errorf("containers still running under another execution driver than this daemon's %s: %s; start pluggd with that driver and stop them first",
+		s.execInfo.Name, strings.Join(foreign, ", ")))
+}
+
+// bootTime is when this machine booted (/proc/stat btime); the zero time
+// if unknown, so that every running record counts as possibly alive.
+func bootTime() time.Time {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "btime "); ok {
+			if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+				return time.Unix(n, 0)
+			}
+		}
+	}
+	return time.Time{}
 }
 
 func (s *Containers) restoreOne(ctx context.Context, c *container.Container, st exec.State, known bool) {

@@ -74,6 +74,9 @@ func (s *Containers) Start(ctx context.Context, ref string, hc *container.HostCo
 	if hc != nil {
 		c.HostConfig = hc
 	}
+	// Inspect's ExecDriver is the driver that runs the container now:
+	// the daemon may have been restarted with another since the create.
+	c.ExecDriver = s.execInfo.Name
 	c.LogPath = filepath.Join(s.store.Dir(c.ID), container.LogFileName(c.ID))
 	rec := c.Snapshot()
 	c.Unlock()
