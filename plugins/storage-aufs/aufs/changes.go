@@ -17,11 +17,11 @@ import (
 // the contract's terms: ".wh.X" deletes X; a file or a directory whose
 // metadata differs from the lowers' is a modification; anything the lowers
 // do not show is an addition; the directory holding a change is modified;
-// below an opaque directory, what the lowers showed and the layer does not
-// hold again is deleted.
+// below an opaque directory, at any depth, what the lowers showed and the
+// layer does not hold again is deleted.
 func aufsChanges(ctx context.Context, upper string, lowers []string) ([]storage.Change, error) {
 	c := &changeSet{idx: map[string]storage.ChangeKind{}}
-	if err := walkAufs(ctx, c, upper, "", lowers); err != nil {
+	if err := walkAufs(ctx, c, upper, "", lowers, false); err != nil {
 		return nil, err
 	}
 	return c.sorted(), nil
@@ -121,7 +121,12 @@ func visibleNames(lowers []string, rel string) map[string]bool {
 	return names
 }
 
-func walkAufs(ctx context.Context, c *changeSet, upper, rel string, lowers []string) error {
+// walkAufs records the changes of directory rel of upper over the lowers
+// in which rel is a visible directory. Below an opaque directory (opaque)
+// the lowers are still those the parent showed, but nothing of theirs
+// shows through: every name they show that upper does not hold is
+// deleted, at every depth.
+func walkAufs(ctx context.Context, c *changeSet, upper, rel string, lowers []string, opaque bool) error {
 	ents, err := os.ReadDir(filepath.Join(upper, rel))
 	if err != nil {
 		return err
@@ -162,29 +167,21 @@ func walkAufs(ctx context.Context, c *changeSet, upper, rel string, lowers []str
 		if !isDirStat(&st) {
 			continue
 		}
-		if !exists(filepath.Join(full, whOpaque)) {
-			if err := walkAufs(ctx, c, upper, child, childLayers); err != nil {
-				return err
-			}
-			continue
-		}
-		// Opaque: nothing below comes from the lowers. The layer's own
-		// entries are walked as new, then those the lowers showed at the
-		// first level become modifications, the rest deletions. (Deeper
-		// levels below an opaque directory are reported as additions: a
-		// known gap.)
-		if inLower {
+		childOpaque := opaque || exists(filepath.Join(full, whOpaque))
+		if childOpaque && !opaque && inLower {
+			// The directory made opaque hides what it held: modified.
 			c.add(child, storage.ChangeModify)
 		}
-		if err := walkAufs(ctx, c, upper, child, nil); err != nil {
+		if err := walkAufs(ctx, c, upper, child, childLayers, childOpaque); err != nil {
 			return err
 		}
-		for name := range visibleNames(childLayers, child) {
-			p := filepath.Join(child, name)
-			if exists(filepath.Join(upper, p)) {
-				c.idx[p] = storage.ChangeModify
-			} else {
+	}
+	if opaque {
+		for name := range visibleNames(lowers, rel) {
+			p := filepath.Join(rel, name)
+			if !exists(filepath.Join(upper, p)) {
 				c.add(p, storage.ChangeDelete)
+				c.parentChanged(p)
 			}
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pluggd/pluggd/core/driver/storage"
 	"github.com/pluggd/pluggd/core/errdefs"
 )
@@ -29,6 +31,9 @@ type Driver struct {
 	// that span several layers.
 	mu   sync.Mutex
 	refs map[string]int
+	// privateMount: New bind-mounted home onto itself (makePrivate);
+	// Cleanup unmounts it.
+	privateMount bool
 }
 
 var _ storage.Driver = (*Driver)(nil)
@@ -63,8 +68,15 @@ func New(ctx context.Context, opts storage.InitOptions) (storage.Driver, error) 
 			return nil, err
 		}
 	}
-	d := &Driver{home: home, backingFS: fs, dirperm1: probeDirperm1(home), refs: map[string]int{}}
+	private, err := makePrivate(home)
+	if err != nil {
+		return nil, err
+	}
+	d := &Driver{home: home, backingFS: fs, dirperm1: probeDirperm1(home), refs: map[string]int{}, privateMount: private}
 	if err := d.finishLeftovers(ctx); err != nil {
+		if private {
+			unix.Unmount(home, unix.MNT_DETACH)
+		}
 		return nil, err
 	}
 	return d, nil
@@ -150,5 +162,11 @@ func (d *Driver) Cleanup(ctx context.Context) error {
 		errs = append(errs, unmountIfMounted(ctx, filepath.Join(d.home, mntDir, e.Name())))
 	}
 	clear(d.refs)
+	if d.privateMount {
+		if err := unix.Unmount(d.home, unix.MNT_DETACH); err != nil {
+			errs = append(errs, fmt.Errorf("aufs: unmount %s: %w", d.home, err))
+		}
+		d.privateMount = false
+	}
 	return errors.Join(errs...)
 }

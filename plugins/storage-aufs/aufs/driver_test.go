@@ -8,7 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
 
 	"github.com/pluggd/pluggd/core/driver/storage"
 	"github.com/pluggd/pluggd/core/driver/storage/storagetest"
@@ -170,4 +174,33 @@ func TestConformance(t *testing.T) {
 		})
 		return d
 	})
+}
+
+// TestMakePrivate: the home becomes a private mount point of its own
+// (bind-mounted onto itself when it was none), and only that bind mount
+// is what Cleanup must undo.
+func TestMakePrivate(t *testing.T) {
+	if os.Geteuid() != 0 {
+		require.SkipOrFail(t, "root", "mounting needs root")
+	}
+	home := t.TempDir()
+	made, err := makePrivate(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(home, unix.MNT_DETACH) })
+	if !made {
+		t.Fatal("makePrivate did not bind-mount a directory that was no mount point")
+	}
+	infos, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(home))
+	if err != nil || len(infos) != 1 {
+		t.Fatalf("mounts at %s: %v, %v", home, infos, err)
+	}
+	if opt := infos[0].Optional; strings.Contains(opt, "shared:") || strings.Contains(opt, "master:") {
+		t.Errorf("%s propagates (%q), want private", home, opt)
+	}
+	// Already a mount point: made private again, nothing new to undo.
+	if made, err := makePrivate(home); err != nil || made {
+		t.Errorf("second makePrivate = %v, %v; want false, nil", made, err)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -80,4 +81,29 @@ func probeDirperm1(home string) bool {
 	}
 	unix.Unmount(mnt, unix.MNT_DETACH)
 	return true
+}
+
+// makePrivate makes home a mount point of its own with private
+// propagation, as Docker 1.7 did (mount.MakePrivate on the driver's
+// root), so that the layer mounts below it do not propagate into other
+// mount namespaces, where a container would hold them busy, nor theirs
+// into ours. When home is no mount point yet it is bind-mounted onto
+// itself first; made reports that, so that Cleanup undoes it.
+func makePrivate(home string) (made bool, err error) {
+	mounted, err := mountinfo.Mounted(home)
+	if err != nil {
+		return false, fmt.Errorf("aufs: is %s a mount point: %w", home, err)
+	}
+	if !mounted {
+		if err := unix.Mount(home, home, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return false, fmt.Errorf("aufs: bind-mount %s onto itself: %w", home, err)
+		}
+	}
+	if err := unix.Mount("", home, "", unix.MS_PRIVATE, ""); err != nil {
+		if !mounted {
+			unix.Unmount(home, unix.MNT_DETACH)
+		}
+		return false, fmt.Errorf("aufs: make %s a private mount: %w", home, err)
+	}
+	return !mounted, nil
 }

@@ -173,6 +173,33 @@ func TestChangesReadAufsWhiteouts(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("changes:\n got %v\nwant %v", got, want)
 	}
+
+	// Below an opaque directory, at any depth: held again → modified (or
+	// unchanged for a directory), added, or deleted when only the parents
+	// show it (storagetest's Changes/BelowOpaque, on plain directories).
+	deep := filepath.Join(base, "deep")
+	mk(t, filepath.Join(deep, "p"), "dir/", "dir/a", "dir/sub/b", "dir/sub/c", "dir/sub/deep/d", "dir/gone/g")
+	mk(t, filepath.Join(deep, "u"), "dir/", "dir/"+whOpaque, "dir/sub/b=new", "dir/sub/deep/e", "dir/n")
+	got, err = aufsChanges(context.Background(), filepath.Join(deep, "u"), []string{filepath.Join(deep, "p")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []storage.Change{
+		{Path: "/dir", Kind: storage.ChangeModify},
+		{Path: "/dir/a", Kind: storage.ChangeDelete},
+		{Path: "/dir/gone", Kind: storage.ChangeDelete},
+		{Path: "/dir/n", Kind: storage.ChangeAdd},
+		{Path: "/dir/sub", Kind: storage.ChangeModify},
+		{Path: "/dir/sub/b", Kind: storage.ChangeModify},
+		{Path: "/dir/sub/c", Kind: storage.ChangeDelete},
+		{Path: "/dir/sub/deep", Kind: storage.ChangeModify},
+		{Path: "/dir/sub/deep/d", Kind: storage.ChangeDelete},
+		{Path: "/dir/sub/deep/e", Kind: storage.ChangeAdd},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("changes below an opaque directory:\n got %v\nwant %v", got, want)
+	}
+
 	// No parents: everything is an addition, whiteouts delete nothing.
 	got, err = aufsChanges(context.Background(), lower2, nil)
 	if err != nil {

@@ -14,6 +14,7 @@ func changesChecks() []check {
 		{"WholeLayer", checkChangesWholeLayer},
 		{"Applied", checkChangesApplied},
 		{"Mounted", checkChangesMounted},
+		{"BelowOpaque", checkChangesBelowOpaque},
 		{"DiffSize", checkDiffSize},
 		{"ApplyDiffSize", checkApplyDiffSize},
 	}
@@ -173,4 +174,31 @@ func checkApplyDiffSize(h *harness) {
 	if n != 1024 {
 		t.Errorf("ApplyDiff of 1000+24 bytes of files returned %d, want 1024", n)
 	}
+}
+
+// checkChangesBelowOpaque: below a directory a layer made opaque, the
+// layer's tree is compared with what the parent showed at every depth:
+// what the layer holds again is modified (files) or unchanged (a
+// directory with the same metadata), what it adds is added, and what the
+// parent showed and the layer does not hold is deleted, however deep.
+func checkChangesBelowOpaque(h *harness) {
+	t := h.t
+	parent := h.layer("",
+		directory("dir"), regular("dir/a", "A"),
+		directory("dir/sub"), regular("dir/sub/b", "B"), regular("dir/sub/c", "C"),
+		directory("dir/sub/deep"), regular("dir/sub/deep/d", "D"),
+		directory("dir/gone"), regular("dir/gone/g", "G"))
+	child := h.layer(parent, directory("dir"), opaque("dir"),
+		directory("dir/sub"), regular("dir/sub/b", "new B"),
+		directory("dir/sub/deep"), regular("dir/sub/deep/e", "E"),
+		regular("dir/n", "N"))
+	assertChanges(t, h.changes(child, parent), h.snapshot(child), []storage.Change{
+		{Path: "/dir/a", Kind: storage.ChangeDelete},
+		{Path: "/dir/gone", Kind: storage.ChangeDelete},
+		{Path: "/dir/n", Kind: storage.ChangeAdd},
+		{Path: "/dir/sub/b", Kind: storage.ChangeModify},
+		{Path: "/dir/sub/c", Kind: storage.ChangeDelete},
+		{Path: "/dir/sub/deep/d", Kind: storage.ChangeDelete},
+		{Path: "/dir/sub/deep/e", Kind: storage.ChangeAdd},
+	})
 }
