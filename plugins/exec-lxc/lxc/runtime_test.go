@@ -3,7 +3,6 @@ package lxc
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,24 +14,21 @@ import (
 
 	"github.com/pluggd/pluggd/core/driver/exec"
 	"github.com/pluggd/pluggd/core/driver/exec/exectest"
-	"github.com/pluggd/pluggd/core/driver/exec/supervisor"
+	"github.com/pluggd/pluggd/core/driver/exec/supervisor/runtimetest"
 	"github.com/pluggd/pluggd/core/errdefs"
 )
 
 // rtRun is a container created by a Runtime in the test process, which
-// plays the supervisor: it holds the pipes and reaps lxc-execute.
+// plays the supervisor (runtimetest): it holds the pipes and reaps
+// lxc-start.
 type rtRun struct {
-	t       *testing.T
-	rt      *Runtime
-	created supervisor.Created
-	stdout  chan string
-	stderr  chan string
-	reaped  bool
+	*runtimetest.Run
+	rt *Runtime
 }
 
 // createRuntime creates spec's container with piped stdio and registers
-// its cleanup, also on failure: kill and reap lxc-execute, Destroy, check
-// that no cgroup is left, remove the test's cgroup parent.
+// its cleanup, also on failure: kill and reap lxc-start, Destroy, check
+// that nothing is left, remove the test's cgroup parent.
 func createRuntime(t *testing.T, spec exec.ContainerSpec) (*rtRun, error) {
 	t.Helper()
 	requireLXC(t)
@@ -44,74 +40,13 @@ func createRuntime(t *testing.T, spec exec.ContainerSpec) (*rtRun, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rtRun{t: t, rt: rt, stdout: make(chan string, 1), stderr: make(chan string, 1)}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	go readAll(outR, r.stdout)
-	go readAll(errR, r.stderr)
-	created, err := rt.Create(context.Background(), supervisor.Stdio{Stdout: outW, Stderr: errW})
-	outW.Close()
-	errW.Close()
+	run, err := runtimetest.Create(t, rt, runtimetest.Options{
+		AfterDestroy: func(t *testing.T) { assertNothingLeft(t, rt) },
+	})
 	if err != nil {
 		return nil, err
 	}
-	r.created = created
-	t.Cleanup(func() {
-		if !r.reaped {
-			unix.Kill(created.Pid, unix.SIGKILL)
-			r.wait()
-		}
-		if err := rt.Destroy(context.Background()); err != nil {
-			t.Errorf("Destroy: %v", err)
-		}
-		assertNothingLeft(t, rt)
-	})
-	return r, nil
-}
-
-func readAll(r io.ReadCloser, c chan<- string) {
-	b, _ := io.ReadAll(r)
-	r.Close()
-	c <- string(b)
-}
-
-// wait reaps lxc-start, as the supervisor does, and returns its status
-// as the supervisor reports it.
-func (r *rtRun) wait() exec.ExitStatus {
-	var ws unix.WaitStatus
-	for {
-		_, err := unix.Wait4(r.created.Pid, &ws, 0, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			r.t.Fatalf("wait4: %v", err)
-		}
-		break
-	}
-	r.reaped = true
-	st := exec.ExitStatus{Code: ws.ExitStatus()}
-	if ws.Signaled() {
-		st.Code = 128 + int(ws.Signal())
-	}
-	return r.rt.Exited(context.Background(), st)
-}
-
-func recvTimeout(t *testing.T, c <-chan string) string {
-	t.Helper()
-	select {
-	case s := <-c:
-		return s
-	case <-time.After(20 * time.Second):
-		t.Fatal("output did not end")
-		return ""
-	}
+	return &rtRun{Run: run, rt: rt}, nil
 }
 
 // assertNothingLeft checks that the container's cgroups, its init and
@@ -154,11 +89,7 @@ func runRuntime(t *testing.T, spec exec.ContainerSpec) (string, string, exec.Exi
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	if err := r.rt.Start(context.Background()); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	st := r.wait()
-	return recvTimeout(t, r.stdout), recvTimeout(t, r.stderr), st
+	return r.Output()
 }
 
 func TestRuntimeStdioAndExitCode(t *testing.T) {
@@ -200,7 +131,7 @@ func TestRuntimeGateHoldsTheProgram(t *testing.T) {
 	if err := r.rt.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if st := r.wait(); st.Code != 0 {
+	if st := r.Wait(); st.Code != 0 {
 		t.Fatalf("exit %+v", st)
 	}
 	if _, err := os.Stat(filepath.Join(shared, "ran")); err != nil {
@@ -218,8 +149,8 @@ func TestRuntimeSignals(t *testing.T) {
 	if err := r.rt.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	unix.Kill(r.created.Pid, unix.SIGKILL)
-	if st := r.wait(); st.Code != 137 {
+	unix.Kill(r.Created.Pid, unix.SIGKILL)
+	if st := r.Wait(); st.Code != 137 {
 		t.Errorf("SIGKILL: %+v, want 137", st)
 	}
 
@@ -239,8 +170,8 @@ func TestRuntimeSignals(t *testing.T) {
 	for !hasChild(r.rt.InitPid()) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	unix.Kill(r.created.Pid, unix.SIGTERM)
-	if st := r.wait(); st.Code != 42 {
+	unix.Kill(r.Created.Pid, unix.SIGTERM)
+	if st := r.Wait(); st.Code != 42 {
 		t.Errorf("trapped SIGTERM: %+v, want 42", st)
 	}
 
@@ -253,11 +184,11 @@ func TestRuntimeSignals(t *testing.T) {
 	if err := r.rt.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if r.created.ContainerPid != r.rt.InitPid() || r.created.ContainerPid == r.created.Pid {
-		t.Errorf("Created = %+v, want ContainerPid = the init %d", r.created, r.rt.InitPid())
+	if r.Created.ContainerPid != r.rt.InitPid() || r.Created.ContainerPid == r.Created.Pid {
+		t.Errorf("Created = %+v, want ContainerPid = the init %d", r.Created, r.rt.InitPid())
 	}
 	unix.Kill(r.rt.InitPid(), unix.SIGKILL)
-	if st := r.wait(); st.Code != 137 {
+	if st := r.Wait(); st.Code != 137 {
 		t.Errorf("program killed: %+v, want 137", st)
 	}
 }
@@ -276,15 +207,15 @@ func TestRuntimeKilledBeforeStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unix.Kill(r.created.Pid, unix.SIGKILL)
-	if st := r.wait(); st.Code != 137 {
+	unix.Kill(r.Created.Pid, unix.SIGKILL)
+	if st := r.Wait(); st.Code != 137 {
 		t.Errorf("got %+v, want 137", st)
 	}
 	if err := r.rt.Destroy(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	assertNothingLeft(t, r.rt)
-	if out := recvTimeout(t, r.stdout); out != "" {
+	if out := runtimetest.Recv(t, r.Stdout); out != "" {
 		t.Errorf("the program ran: %q", out)
 	}
 	// The hook, orphaned when lxc-start died, was reparented to init
@@ -372,9 +303,9 @@ func TestRuntimeHostPidNamespace(t *testing.T) {
 	if err := r.rt.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	st := r.wait()
+	st := r.Wait()
 	// In the host's namespace the shell's pid is a host pid: never 1 or 2.
-	if out := strings.TrimSpace(recvTimeout(t, r.stdout)); st.Code != 0 || out == "1" || out == "2" || out == "" {
+	if out := strings.TrimSpace(runtimetest.Recv(t, r.Stdout)); st.Code != 0 || out == "1" || out == "2" || out == "" {
 		t.Errorf("got pid %q, %+v; want a host pid, exit 0", out, st)
 	}
 }
@@ -395,10 +326,10 @@ func TestRuntimeOOM(t *testing.T) {
 	if err := r.rt.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if st := r.wait(); st.Code != 137 || !st.OOMKilled {
+	if st := r.Wait(); st.Code != 137 || !st.OOMKilled {
 		t.Fatalf("over the memory limit: %+v, want 137 and OOMKilled", st)
 	}
-	if out := recvTimeout(t, r.stdout); out != "" {
+	if out := runtimetest.Recv(t, r.Stdout); out != "" {
 		t.Errorf("output %q, want none", out)
 	}
 }

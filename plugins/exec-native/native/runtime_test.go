@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,18 +15,16 @@ import (
 	"github.com/pluggd/pluggd/core/driver/exec"
 	"github.com/pluggd/pluggd/core/driver/exec/exectest"
 	"github.com/pluggd/pluggd/core/driver/exec/supervisor"
+	"github.com/pluggd/pluggd/core/driver/exec/supervisor/runtimetest"
 	"github.com/pluggd/pluggd/core/errdefs"
 )
 
 // rtRun is one container run through the Runtime in the test process,
-// which plays the supervisor: it is the init's parent and reaps it.
+// which plays the supervisor (runtimetest): it is the init's parent and
+// reaps it.
 type rtRun struct {
-	t       *testing.T
+	*runtimetest.Run
 	rt      *Runtime
-	created supervisor.Created
-	stdout  chan string
-	stderr  chan string
-	reaped  bool
 	cgroups map[string]string
 }
 
@@ -50,133 +47,45 @@ func newRuntime(t *testing.T, spec exec.ContainerSpec) *Runtime {
 	return rt
 }
 
-// createRuntime creates the container with piped stdio (or a terminal) and
-// registers its cleanup: kill, reap, destroy, also on failure.
+// createRuntime creates the container with piped stdio (or a terminal)
+// and registers its cleanup: kill, reap, destroy, check that no cgroup is
+// left, also on failure.
 func createRuntime(t *testing.T, spec exec.ContainerSpec, stdin string) (*rtRun, error) {
 	t.Helper()
 	rt := newRuntime(t, spec)
-	r := &rtRun{t: t, rt: rt, stdout: make(chan string, 1), stderr: make(chan string, 1)}
-	var stdio supervisor.Stdio
-	var parents []*os.File
-	if spec.Process.Terminal {
-		stdio = supervisor.Stdio{Terminal: true, Width: spec.Process.ConsoleWidth, Height: spec.Process.ConsoleHeight}
-	} else {
-		outR, outW, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		errR, errW, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stdio = supervisor.Stdio{Stdout: outW, Stderr: errW}
-		parents = append(parents, outW, errW)
-		if spec.Process.OpenStdin {
-			inR, inW, err := os.Pipe()
-			if err != nil {
-				t.Fatal(err)
+	r := &rtRun{rt: rt}
+	p := spec.Process
+	run, err := runtimetest.Create(t, rt, runtimetest.Options{
+		Terminal: p.Terminal, Width: p.ConsoleWidth, Height: p.ConsoleHeight,
+		OpenStdin: p.OpenStdin, Stdin: stdin,
+		AfterDestroy: func(t *testing.T) {
+			for ss, p := range r.cgroups {
+				if _, err := os.Stat(p); err == nil {
+					t.Errorf("cgroup %s (%s) left behind", p, ss)
+					os.Remove(p)
+				}
 			}
-			stdio.Stdin = inR
-			parents = append(parents, inR)
-			go func() {
-				io.WriteString(inW, stdin)
-				inW.Close()
-			}()
-		}
-		go readAll(outR, r.stdout)
-		go readAll(errR, r.stderr)
-	}
-	created, err := rt.Create(context.Background(), stdio)
-	for _, f := range parents {
-		f.Close()
-	}
+		},
+	})
 	if err != nil {
 		return nil, err
 	}
-	r.created = created
-	if created.Console != nil {
-		go readAll(created.Console, r.stdout)
-	}
+	r.Run = run
 	if st, err := rt.container.State(); err == nil {
 		r.cgroups = st.CgroupPaths
 	}
-	t.Cleanup(func() {
-		if !r.reaped {
-			unix.Kill(created.Pid, unix.SIGKILL)
-			r.wait()
-		}
-		if err := rt.Destroy(context.Background()); err != nil {
-			t.Errorf("Destroy: %v", err)
-		}
-		if created.Console != nil {
-			created.Console.Close()
-		}
-		for ss, p := range r.cgroups {
-			if _, err := os.Stat(p); err == nil {
-				t.Errorf("cgroup %s (%s) left behind", p, ss)
-				os.Remove(p)
-			}
-		}
-	})
 	return r, nil
 }
 
-func readAll(r io.ReadCloser, c chan<- string) {
-	b, _ := io.ReadAll(r)
-	r.Close()
-	c <- string(b)
-}
-
-// wait reaps the init, as the supervisor does, and returns its status as
-// the supervisor reports it.
-func (r *rtRun) wait() exec.ExitStatus {
-	var ws unix.WaitStatus
-	for {
-		_, err := unix.Wait4(r.created.Pid, &ws, 0, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			r.t.Fatalf("wait4: %v", err)
-		}
-		break
-	}
-	r.reaped = true
-	st := exec.ExitStatus{Code: ws.ExitStatus()}
-	if ws.Signaled() {
-		st.Code = 128 + int(ws.Signal())
-	}
-	return r.rt.Exited(context.Background(), st)
-}
-
-// run creates, starts and waits for a container; it returns stdout,
-// stderr and the exit status.
+// runRuntime creates, starts and waits for a container; it returns
+// stdout, stderr and the exit status.
 func runRuntime(t *testing.T, spec exec.ContainerSpec, stdin string) (string, string, exec.ExitStatus) {
 	t.Helper()
 	r, err := createRuntime(t, spec, stdin)
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	if err := r.rt.Start(context.Background()); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	st := r.wait()
-	var stderr string
-	if !spec.Process.Terminal {
-		stderr = recvTimeout(t, r.stderr)
-	}
-	return recvTimeout(t, r.stdout), stderr, st
-}
-
-func recvTimeout(t *testing.T, c <-chan string) string {
-	t.Helper()
-	select {
-	case s := <-c:
-		return s
-	case <-time.After(20 * time.Second):
-		t.Fatal("output did not end")
-		return ""
-	}
+	return r.Output()
 }
 
 func TestRuntimeEchoAndExitCodes(t *testing.T) {
@@ -404,10 +313,10 @@ func TestRuntimeKilledBySignal(t *testing.T) {
 	if err := r.rt.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Kill(r.created.Pid, unix.SIGKILL); err != nil {
+	if err := unix.Kill(r.Created.Pid, unix.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	if st := r.wait(); st.Code != 137 || st.OOMKilled {
+	if st := r.Wait(); st.Code != 137 || st.OOMKilled {
 		t.Fatalf("SIGKILL: %+v, want 137", st)
 	}
 
@@ -422,8 +331,8 @@ func TestRuntimeKilledBySignal(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)
-	unix.Kill(r.created.Pid, unix.SIGTERM)
-	if st := r.wait(); st.Code != 42 {
+	unix.Kill(r.Created.Pid, unix.SIGTERM)
+	if st := r.Wait(); st.Code != 42 {
 		t.Fatalf("trapped SIGTERM: %+v, want 42", st)
 	}
 }
@@ -454,7 +363,7 @@ func TestRuntimeCgroupLimitsAndOOM(t *testing.T) {
 	if err := r.rt.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	st := r.wait()
+	st := r.Wait()
 	if st.Code != 137 || !st.OOMKilled {
 		t.Fatalf("over the memory limit: %+v, want 137 and OOMKilled", st)
 	}
