@@ -34,10 +34,13 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout time.Duration
 		return err
 	}
 	c.Lock()
-	running := c.State.Running
+	running, paused := c.State.Running, c.State.Paused
 	c.Unlock()
 	if !running {
 		return errdefs.NotModified(errors.New("Container already stopped"))
+	}
+	if paused {
+		return errPaused(ref)
 	}
 	defer func() {
 		if err == nil {
@@ -61,10 +64,13 @@ func (s *Containers) Kill(ctx context.Context, ref string, sig syscall.Signal) e
 		return err
 	}
 	c.Lock()
-	running := c.State.Running
+	running, paused := c.State.Running, c.State.Paused
 	c.Unlock()
 	if !running {
 		return nil
+	}
+	if paused {
+		return errPaused(ref)
 	}
 	if sig == 0 || sig == syscall.SIGKILL {
 		if err := s.killAndWait(ctx, c.ID, ref); err != nil {
@@ -94,10 +100,20 @@ func (s *Containers) killAndWait(ctx context.Context, id, ref string) error {
 }
 
 // signal sends sig through the driver; a container that stopped meanwhile
-// (Conflict from the driver) is not an error.
+// (Conflict from the driver) is not an error. A paused container is
+// refused, as Docker 1.7's KillSig did: stop, kill and rm -f say to
+// unpause it first.
 func (s *Containers) signal(ctx context.Context, id string, sig syscall.Signal) error {
 	if s.exec == nil {
 		return errNoExecDriver
+	}
+	if c, _, err := s.get(id); err == nil {
+		c.Lock()
+		paused := c.State.Running && c.State.Paused
+		c.Unlock()
+		if paused {
+			return errPaused(id)
+		}
 	}
 	err := s.exec.Signal(ctx, id, sig)
 	if errdefs.IsConflict(err) || errdefs.IsNotFound(err) {

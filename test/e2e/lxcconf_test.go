@@ -170,9 +170,10 @@ func hostCgroupValue(t *testing.T, pid int, file string) string {
 }
 
 // TestMissingCapabilityRefused: what a request asks of the exec driver
-// that it does not declare is refused with a 400 naming the capability
-// and the driver the daemon runs — never silently ignored — and nothing is
-// created. LxcConf is checked in create and in the start body.
+// that it does not declare is refused naming the capability and the driver
+// the daemon runs — never silently ignored: a setting (LxcConf, Tty) with a
+// 400 and nothing created, LxcConf in create and in the start body; an
+// operation (pause) with an error.
 func TestMissingCapabilityRefused(t *testing.T) {
 	forEachExecDriver(t, func(t *testing.T, d *daemon, x *execDriver) {
 		tried := 0
@@ -215,8 +216,16 @@ func TestMissingCapabilityRefused(t *testing.T) {
 				t.Fatalf("docker run -t under %s: %v %q", x.info.Name, err, out)
 			}
 		}
+		if !x.has("Pause") {
+			tried++
+			d.mustDocker("", nil, "run", "-d", "--name", "unpausable", "busybox", "sleep", "1000")
+			out, err := d.docker("", nil, "pause", "unpausable")
+			if err == nil || !strings.Contains(out, "pause is not supported") || !strings.Contains(out, x.info.Name) {
+				t.Fatalf("docker pause under %s: %v %q", x.info.Name, err, out)
+			}
+		}
 		if tried == 0 {
-			x.skip(t, fmt.Sprintf("exec driver %s declares every capability a request can ask for (LxcConf, Tty)", x.info.Name))
+			x.skip(t, fmt.Sprintf("exec driver %s declares every capability a request can ask for (LxcConf, Tty, Pause)", x.info.Name))
 		}
 	})
 }

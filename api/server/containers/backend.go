@@ -22,6 +22,8 @@ type Backend interface {
 	// is called once the client has the answer.
 	Remove(ctx context.Context, ref string, force, volumes bool) (announce func(), err error)
 	Resize(ctx context.Context, ref string, height, width int) error
+	Pause(ctx context.Context, ref string) error
+	Unpause(ctx context.Context, ref string) error
 	Logs(ctx context.Context, ref string, opts container.LogsOptions) error
 	Attach(ctx context.Context, ref string, opts container.AttachOptions) error
 }

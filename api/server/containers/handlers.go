@@ -238,6 +238,22 @@ func (r *router) resize(c echo.Context) error {
 	return c.NoContent(http.StatusOK)
 }
 
+// pause is POST /containers/{id}/pause: 204.
+func (r *router) pause(c echo.Context) error {
+	if err := r.b.Pause(c.Request().Context(), c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// unpause is POST /containers/{id}/unpause: 204.
+func (r *router) unpause(c echo.Context) error {
+	if err := r.b.Unpause(c.Request().Context(), c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
 // remove is DELETE /containers/{id}?force=&v=: 204.
 func (r *router) remove(c echo.Context) error {
 	id := c.Param("id")

@@ -19,6 +19,8 @@ func Register(g *echo.Group, b Backend) {
 	g.POST("/containers/:id/kill", r.kill)
 	g.POST("/containers/:id/wait", r.wait)
 	g.POST("/containers/:id/resize", r.resize)
+	g.POST("/containers/:id/pause", r.pause)
+	g.POST("/containers/:id/unpause", r.unpause)
 	g.POST("/containers/:id/attach", r.attach)
 	g.DELETE("/containers/:id", r.remove)
 }
