@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pluggd/pluggd/core/driver/storage"
 	"github.com/pluggd/pluggd/plugins/storage-devmapper/internal/dm"
 	"golang.org/x/sys/unix"
 )
@@ -135,7 +136,16 @@ func (s *deviceSet) setupPool() error {
 // createPool attaches the loop files (made sparse when missing) or takes
 // dm.datadev/dm.metadatadev, and loads the thin-pool table: metadata dev,
 // data dev, block size in sectors, low water mark 32768 blocks, and
-// skip_block_zeroing (Docker 1.7's table).
+// skip_block_zeroing (Docker 1.7's table), plus error_if_no_space.
+//
+// error_if_no_space departs from Docker 1.7 on purpose: without it a pool
+// whose data device is full queues every write that needs a new block
+// for no_space_timeout (a dm_thin_pool module parameter, 60 s by
+// default; 0 queues forever), so a layer filling the pool hangs its
+// writer and then fails anyway. With it the write fails at once with
+// ENOSPC (thin-provisioning.rst, "error_if_no_space"), and the pool
+// stays in out_of_data_space mode, still serving reads and writes to
+// blocks already provisioned, until blocks are freed.
 func (s *deviceSet) createPool() error {
 	var dataF, metaF *os.File
 	if s.dataFile != "" {
@@ -167,7 +177,7 @@ func (s *deviceSet) createPool() error {
 	if err != nil {
 		return err
 	}
-	params := fmt.Sprintf("%s %s %d 32768 1 skip_block_zeroing", s.metaDev, s.dataDev, s.opts.BlockSize)
+	params := fmt.Sprintf("%s %s %d 32768 2 skip_block_zeroing error_if_no_space", s.metaDev, s.dataDev, s.opts.BlockSize)
 	if err := s.ctl.CreateDevice(s.poolName, []dm.Target{{Start: 0, Length: uint64(size) / 512, Type: "thin-pool", Params: params}}); err != nil {
 		return fmt.Errorf("devicemapper: create pool %s: %w", s.poolName, err)
 	}
@@ -352,9 +362,18 @@ func (s *deviceSet) addDevice(hash string, size uint64, make func(id uint32) err
 }
 
 // deleteDevice removes d's dm device (if active), its thin device and
-// metadata file, in a transaction.
+// metadata file, in a transaction. With dm.blkdiscard its blocks are
+// discarded first. A device still open somewhere (its removal deferred,
+// dm.use_deferred_removal) cannot be deleted from the pool: that is
+// ErrLayerInUse, and nothing changes.
 func (s *deviceSet) deleteDevice(d *deviceInfo) error {
+	if s.opts.BlkDiscard {
+		s.discard(d)
+	}
 	if err := s.deactivate(d.Hash); err != nil {
+		return err
+	}
+	if err := s.waitGone(d.Hash); err != nil {
 		return err
 	}
 	next, err := s.openTransaction(d.Hash, d.DeviceID)
@@ -362,6 +381,9 @@ func (s *deviceSet) deleteDevice(d *deviceInfo) error {
 		return err
 	}
 	if err := s.ctl.DeleteThin(s.poolName, uint32(d.DeviceID)); err != nil && !errors.Is(err, unix.ENODATA) {
+		// Nothing changed: close the transaction, or the next start
+		// would "roll back" by deleting a layer that still exists.
+		_ = s.meta.saveTransaction(transaction{OpenTransactionID: s.tid})
 		return fmt.Errorf("devicemapper: delete thin device %d of %q: %w", d.DeviceID, d.Hash, err)
 	}
 	if err := s.meta.removeDevice(d.Hash); err != nil {
@@ -370,6 +392,44 @@ func (s *deviceSet) deleteDevice(d *deviceInfo) error {
 	delete(s.devices, d.Hash)
 	s.ids.release(d.DeviceID)
 	return s.commit(next)
+}
+
+// discard is Docker 1.7's issueDiscard (dm.blkdiscard): BLKDISCARD over
+// the whole device before it is deleted, so that the pool passes the
+// discards down and a loop-backed pool punches holes in its data file;
+// deleting the thin device alone frees its blocks only in the pool's
+// metadata. Skipped for a device open elsewhere; failures are ignored, as
+// Docker did (the delete is what matters).
+func (s *deviceSet) discard(d *deviceInfo) {
+	name := s.deviceName(d.Hash)
+	if info, err := s.ctl.Info(name); err != nil || (info.Exists && info.OpenCount != 0) {
+		return
+	}
+	if err := s.activate(d); err != nil {
+		return
+	}
+	_ = dm.Discard(dm.NodePath(name))
+}
+
+// waitGone waits a little for the dm device of hash to disappear after a
+// deferred removal (a lazily unmounted filesystem lets go of it a moment
+// later); a device still open after that is in use.
+func (s *deviceSet) waitGone(hash string) error {
+	name := s.deviceName(hash)
+	for try := 0; ; try++ {
+		info, err := s.ctl.Info(name)
+		if err != nil {
+			return fmt.Errorf("devicemapper: %w", err)
+		}
+		if !info.Exists {
+			return nil
+		}
+		if try == 100 {
+			return fmt.Errorf("devicemapper: layer %s: device %s is still open %d times (its removal is deferred to its last close): %w",
+				hash, name, info.OpenCount, storage.ErrLayerInUse)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // setupBase makes the base device with its filesystem, once per pool.
@@ -440,7 +500,24 @@ func (s *deviceSet) activate(d *deviceInfo) error {
 		return fmt.Errorf("devicemapper: %w", err)
 	}
 	if info.Exists {
-		return nil
+		// Still there after a deferred removal (something kept it
+		// open): take the removal back, as Docker 1.7's
+		// activateDeviceIfNeeded did, and give it its node again
+		// (the deferred Remove took that away).
+		if info.DeferredRemove {
+			if err := s.ctl.CancelDeferredRemove(name); err != nil && !errors.Is(err, unix.ENXIO) {
+				return fmt.Errorf("devicemapper: cancel deferred removal of %q: %w", d.Hash, err)
+			}
+			if info, err = s.ctl.Info(name); err != nil {
+				return fmt.Errorf("devicemapper: %w", err)
+			}
+		}
+		if info.Exists {
+			if err := s.ctl.MakeNode(name); err != nil {
+				return fmt.Errorf("devicemapper: activate %q: %w", d.Hash, err)
+			}
+			return nil
+		}
 	}
 	t := dm.Target{Start: 0, Length: d.Size / 512, Type: "thin", Params: fmt.Sprintf("%s %d", s.poolDev, d.DeviceID)}
 	if err := s.ctl.CreateDevice(name, []dm.Target{t}); err != nil {

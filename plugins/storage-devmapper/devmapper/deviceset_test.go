@@ -117,7 +117,7 @@ func TestKernelDeviceSetPoolAndBase(t *testing.T) {
 	}
 	tb, err := c.Table(s.poolName)
 	if err != nil || len(tb) != 1 || tb[0].Type != "thin-pool" || tb[0].Length != (512<<20)/512 ||
-		!strings.Contains(tb[0].Params, " 128 32768 1 skip_block_zeroing") {
+		!strings.Contains(tb[0].Params, " 128 32768 2 skip_block_zeroing error_if_no_space") {
 		t.Errorf("pool table %+v, %v", tb, err)
 	}
 

@@ -13,6 +13,7 @@ import (
 	"github.com/pluggd/pluggd/core/driver/storage/naivediff"
 	"github.com/pluggd/pluggd/core/errdefs"
 	"github.com/pluggd/pluggd/plugins/storage-devmapper/internal/dm"
+	"golang.org/x/sys/unix"
 )
 
 // Version is the driver's own version string, for logs.
@@ -138,7 +139,32 @@ func (d *Driver) ApplyDiff(ctx context.Context, id, parent string, diff io.Reade
 	}
 	defer d.Put(context.WithoutCancel(ctx), id)
 	_ = os.Remove(d.tarSplit(id))
-	return archive.Apply(ctx, root, diff, archive.ApplyOptions{Whiteouts: archive.WhiteoutsDelete, MetadataPath: d.tarSplit(id)})
+	n, err := archive.Apply(ctx, root, diff, archive.ApplyOptions{Whiteouts: archive.WhiteoutsDelete, MetadataPath: d.tarSplit(id)})
+	if err == nil {
+		// The layer is on disk before ApplyDiff says so: written back
+		// later, a thin pool that fills up would lose it with nobody
+		// told (syncfs reports writeback errors since Linux 5.8).
+		err = syncfs(root)
+	}
+	if err != nil {
+		_ = os.Remove(d.tarSplit(id))
+		return n, d.set.explainNoSpace(id, err)
+	}
+	return n, nil
+}
+
+// syncfs flushes the filesystem holding dir and returns its writeback
+// errors.
+func syncfs(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("devicemapper: syncfs %s: %w", dir, err)
+	}
+	return nil
 }
 
 // Diff implements storage.Driver: against the own parent of a layer

@@ -133,7 +133,9 @@ func (s *deviceSet) getLayer(id, mountLabel string) (string, error) {
 	}
 	if err := unix.Mount(dm.NodePath(s.deviceName(id)), mp, s.opts.Filesystem, 0, strings.Join(opts, ",")); err != nil {
 		_ = s.deactivate(id)
-		return "", fmt.Errorf("devicemapper: mount layer %s on %s: %w", id, mp, err)
+		// A full pool fails the mount with EIO: the filesystem writes
+		// at mount, into blocks it shares with its parent.
+		return "", s.explainNoSpace(id, fmt.Errorf("devicemapper: mount layer %s on %s: %w", id, mp, err))
 	}
 	// Docker 1.7: the rootfs is a directory inside the filesystem, and
 	// mnt/<id>/id names the layer.
@@ -198,4 +200,20 @@ func (s *deviceSet) unmountAll() error {
 		delete(s.mounts, id)
 	}
 	return errors.Join(errs...)
+}
+
+// explainNoSpace turns a write error in layer id into one that says the
+// thin pool is full, when it is: the filesystem only sees ENOSPC or EIO
+// from its device, or EROFS once ext4 has aborted its journal, none of
+// which names the pool. The error carries ENOSPC and the System class.
+func (s *deviceSet) explainNoSpace(id string, err error) error {
+	st, serr := s.ctl.PoolStatus(s.poolName)
+	if errors.Is(serr, dm.ErrPoolFailed) {
+		return errdefs.System(fmt.Errorf("devicemapper: layer %s: thin pool %s has failed: %w", id, s.poolName, err))
+	}
+	if serr != nil || !st.OutOfDataSpace() {
+		return err
+	}
+	return errdefs.System(fmt.Errorf("devicemapper: layer %s: thin pool %s is out of data space (%d of %d blocks used): %w (%w)",
+		id, s.poolName, st.UsedDataBlocks, st.TotalDataBlocks, unix.ENOSPC, err))
 }

@@ -19,6 +19,9 @@ type Info struct {
 	TargetCount uint32
 	Suspended   bool
 	LiveTable   bool // a table is active
+	// DeferredRemove: a deferred removal is pending; the kernel removes
+	// the device at its last close unless it is cancelled first.
+	DeferredRemove bool
 }
 
 // Create makes an empty device name (no table yet) and its
@@ -109,6 +112,9 @@ func (c *Control) Info(name string) (Info, error) {
 		TargetCount: r.count,
 		Suspended:   r.flags&flagSuspend != 0,
 		LiveTable:   r.flags&flagActivePresent != 0,
+		// The kernel reports a pending deferred removal with the
+		// same flag that asks for one (dm-ioctl.c __dev_status).
+		DeferredRemove: r.flags&flagDeferred != 0,
 	}, nil
 }
 
@@ -146,6 +152,24 @@ func (c *Control) Message(name, msg string) error {
 	copy(payload[8:], msg)
 	_, err := c.call("message "+fmt.Sprintf("%q", msg), cmdTargetMsg, name, 0, 0, payload, 0)
 	return err
+}
+
+// CancelDeferredRemove takes back a pending deferred removal of name, so
+// the device stays when its last opener closes it (the "@cancel_deferred_remove"
+// message dm core handles itself, dm 4.27+).
+func (c *Control) CancelDeferredRemove(name string) error {
+	return c.Message(name, "@cancel_deferred_remove")
+}
+
+// MakeNode makes /dev/mapper/<name> for an existing device whose node is
+// missing (a deferred Remove takes the node away at once, while the
+// device may stay, or come back into use, until its last close).
+func (c *Control) MakeNode(name string) error {
+	r, err := c.call("info", cmdDevStatus, name, 0, 0, nil, 0)
+	if err != nil {
+		return err
+	}
+	return mknod(name, r.dev)
 }
 
 // NodePath is the /dev/mapper node of device name.

@@ -1,6 +1,7 @@
 package dm
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 )
@@ -57,11 +58,19 @@ func TestParsePoolStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := PoolStatus{TransactionID: 1, UsedMetadataBlocks: 11, TotalMetadataBlocks: 16384, UsedDataBlocks: 20, TotalDataBlocks: 16384}
-	if s != want {
+	want := PoolStatus{TransactionID: 1, UsedMetadataBlocks: 11, TotalMetadataBlocks: 16384, UsedDataBlocks: 20, TotalDataBlocks: 16384, Mode: "rw"}
+	if s != want || s.OutOfDataSpace() {
 		t.Errorf("got %+v, want %+v", s, want)
 	}
-	for _, bad := range []string{"", "Fail", "x 1/2 3/4", "1 12 3/4", "1 1/2 3/x"} {
+	// A full pool created with error_if_no_space.
+	s, err = ParsePoolStatus("7 30/8192 1024/1024 - out_of_data_space discard_passdown error_if_no_space - 1024")
+	if err != nil || !s.OutOfDataSpace() || !s.ErrorIfNoSpace || s.Mode != "out_of_data_space" {
+		t.Errorf("full pool: %+v, %v", s, err)
+	}
+	if s, err := ParsePoolStatus("Fail"); !errors.Is(err, ErrPoolFailed) || s.Mode != "Fail" {
+		t.Errorf("failed pool: %+v, %v", s, err)
+	}
+	for _, bad := range []string{"", "x 1/2 3/4", "1 12 3/4", "1 1/2 3/x"} {
 		if _, err := ParsePoolStatus(bad); err == nil {
 			t.Errorf("ParsePoolStatus(%q) accepted", bad)
 		}

@@ -1,6 +1,7 @@
 package dm
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -32,6 +33,10 @@ func (c *Control) SetTransactionID(pool string, old, new uint64) error {
 	return c.Message(pool, fmt.Sprintf("set_transaction_id %d %d", old, new))
 }
 
+// ErrPoolFailed: the pool's status is "Fail" (metadata I/O errors: the
+// pool serves nothing until repaired with thin_check/thin_repair).
+var ErrPoolFailed = errors.New("thin pool has failed")
+
 // PoolStatus is a thin-pool's status line, parsed.
 type PoolStatus struct {
 	TransactionID       uint64
@@ -39,12 +44,28 @@ type PoolStatus struct {
 	TotalMetadataBlocks uint64
 	UsedDataBlocks      uint64 // of the pool's block size
 	TotalDataBlocks     uint64
+	// Mode is "rw", "ro", "out_of_data_space" or "Fail" (the whole
+	// status of a failed pool); "" when the kernel did not say.
+	Mode string
+	// ErrorIfNoSpace: writes needing a block fail at once when the
+	// data device is full, instead of being queued (no_space_timeout).
+	ErrorIfNoSpace bool
+}
+
+// OutOfDataSpace reports whether the pool has no free data block left.
+func (s PoolStatus) OutOfDataSpace() bool {
+	return s.Mode == "out_of_data_space" || (s.TotalDataBlocks != 0 && s.UsedDataBlocks >= s.TotalDataBlocks)
 }
 
 // ParsePoolStatus reads "<transaction id> <used meta>/<total meta>
-// <used data>/<total data> ..." (the fields after these vary by kernel).
+// <used data>/<total data> <held root> rw|ro|out_of_data_space
+// [no_]discard_passdown error_if_no_space|queue_if_no_space ..." (the
+// fields after the first three came with later kernels).
 func ParsePoolStatus(params string) (PoolStatus, error) {
 	f := strings.Fields(params)
+	if len(f) == 1 && f[0] == "Fail" {
+		return PoolStatus{Mode: "Fail"}, ErrPoolFailed
+	}
 	if len(f) < 3 {
 		return PoolStatus{}, fmt.Errorf("thin-pool status %q: too few fields", params)
 	}
@@ -58,6 +79,14 @@ func ParsePoolStatus(params string) (PoolStatus, error) {
 	}
 	if s.UsedDataBlocks, s.TotalDataBlocks, err = fraction(f[2]); err != nil {
 		return PoolStatus{}, fmt.Errorf("thin-pool status %q: %w", params, err)
+	}
+	if len(f) >= 5 {
+		s.Mode = f[4]
+	}
+	for _, x := range f[5:] {
+		if x == "error_if_no_space" {
+			s.ErrorIfNoSpace = true
+		}
 	}
 	return s, nil
 }
