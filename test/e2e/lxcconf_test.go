@@ -173,7 +173,7 @@ func hostCgroupValue(t *testing.T, pid int, file string) string {
 // that it does not declare is refused naming the capability and the driver
 // the daemon runs — never silently ignored: a setting (LxcConf, Tty) with a
 // 400 and nothing created, LxcConf in create and in the start body; an
-// operation (pause) with an error.
+// operation (pause, stats) with an error.
 func TestMissingCapabilityRefused(t *testing.T) {
 	forEachExecDriver(t, func(t *testing.T, d *daemon, x *execDriver) {
 		tried := 0
@@ -224,8 +224,16 @@ func TestMissingCapabilityRefused(t *testing.T) {
 				t.Fatalf("docker pause under %s: %v %q", x.info.Name, err, out)
 			}
 		}
+		if !x.has("Stats") {
+			tried++
+			d.mustDocker("", nil, "run", "-d", "--name", "unmeasurable", "busybox", "sleep", "1000")
+			code, body, _ := d.raw("GET", "/v1.19/containers/unmeasurable/stats?stream=0", nil)
+			if code != 500 || !strings.Contains(body, "stats is not supported") || !strings.Contains(body, x.info.Name) {
+				t.Fatalf("stats under %s: %d %q", x.info.Name, code, body)
+			}
+		}
 		if tried == 0 {
-			x.skip(t, fmt.Sprintf("exec driver %s declares every capability a request can ask for (LxcConf, Tty, Pause)", x.info.Name))
+			x.skip(t, fmt.Sprintf("exec driver %s declares every capability a request can ask for (LxcConf, Tty, Pause, Stats)", x.info.Name))
 		}
 	})
 }

@@ -24,6 +24,7 @@ type Backend interface {
 	Resize(ctx context.Context, ref string, height, width int) error
 	Pause(ctx context.Context, ref string) error
 	Unpause(ctx context.Context, ref string) error
+	Stats(ctx context.Context, ref string) (container.Stats, error)
 	Logs(ctx context.Context, ref string, opts container.LogsOptions) error
 	Attach(ctx context.Context, ref string, opts container.AttachOptions) error
 }

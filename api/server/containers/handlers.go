@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -252,6 +253,53 @@ func (r *router) unpause(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// stats is GET /containers/{id}/stats?stream=: about one JSON object a
+// second until the container stops or the client goes (stream, the
+// default), or one object (stream=0); each carries the previous sample's
+// CPU figures as precpu_stats. An error before the first object gets its
+// status code; afterwards the stream just ends.
+func (r *router) stats(c echo.Context) error {
+	ctx := c.Request().Context()
+	id := c.Param("id")
+	stream := httputil.BoolValueOrDefault(c, "stream", true)
+	sample, err := r.b.Stats(ctx, id)
+	if err != nil {
+		return err
+	}
+	resp := c.Response()
+	resp.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	resp.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(resp)
+	var pre types.CPUStats
+	for {
+		out := &types.StatsJSON{
+			Read:        sample.Read,
+			PreCPUStats: pre,
+			CPUStats: types.CPUStats{
+				CPUUsage:    types.CPUUsage{TotalUsage: sample.CPUTotal},
+				SystemUsage: sample.SystemCPU,
+			},
+			MemoryStats: types.MemoryStats{Usage: sample.MemoryUsage, Limit: sample.MemoryLimit},
+		}
+		if err := enc.Encode(out); err != nil {
+			return nil // the client went away
+		}
+		resp.Flush()
+		if !stream {
+			return nil
+		}
+		pre = out.CPUStats
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+		if sample, err = r.b.Stats(ctx, id); err != nil {
+			return nil // stopped, removed, or the driver failed: the stream ends
+		}
+	}
 }
 
 // remove is DELETE /containers/{id}?force=&v=: 204.

@@ -21,6 +21,7 @@ func Register(g *echo.Group, b Backend) {
 	g.POST("/containers/:id/resize", r.resize)
 	g.POST("/containers/:id/pause", r.pause)
 	g.POST("/containers/:id/unpause", r.unpause)
+	g.GET("/containers/:id/stats", r.stats)
 	g.POST("/containers/:id/attach", r.attach)
 	g.DELETE("/containers/:id", r.remove)
 }
