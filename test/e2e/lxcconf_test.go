@@ -90,6 +90,18 @@ func TestLxcConf(t *testing.T) {
 			})
 		}
 
+		t.Run("kept-across-daemon-restart", func(t *testing.T) {
+			id := d.createRaw(t, `{"Image":"busybox","Cmd":["hostname"],"HostConfig":{"LxcConf":{"lxc.utsname":"kept"}}}`)
+			d.stop()
+			d.restart()
+			if out := d.mustDocker("", nil, "start", "-a", id); out != "kept\n" {
+				t.Fatalf("hostname after a daemon restart: %q", out)
+			}
+			if got := d.inspectLxcConf(t, id); got != `[{"Key":"lxc.utsname","Value":"kept"}]` {
+				t.Fatalf("inspect HostConfig.LxcConf after a restart = %s", got)
+			}
+		})
+
 		t.Run("cgroup", func(t *testing.T) {
 			// cgroup v1 (this project's hosts): cpu.shares, default
 			// 1024; a unified host: cpu.weight, default 100.
