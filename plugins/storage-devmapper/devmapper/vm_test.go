@@ -29,8 +29,8 @@ var vmPackages = []string{"internal/dm", "devmapper"}
 // TestInVM runs this plugin's device-mapper tests inside a QEMU guest
 // booted by ../shared/vm/run-in-vm (a Debian 6.1 kernel with dm-thin),
 // because the kernel of pluggd's hosts has no device-mapper. It is slow:
-// under emulation (no /dev/kvm) about 10 s for internal/dm and 4 to 5 minutes for this package (the
-// conformance suite) on an idle machine, plus a one-time setup of run-in-vm (a minute, it downloads a
+// under emulation (no /dev/kvm) about 10 s for internal/dm and 2 minutes for this package (the
+// conformance suite) on an idle machine (up to 8 on a busy one), plus a one-time setup of run-in-vm (a minute, it downloads a
 // kernel). So it runs only when PLUGGD_VM=1 or PLUGGD_REQUIRE names "vm".
 // Inside the guest PLUGGD_REQUIRE=devicemapper is set, so a dm test that
 // would skip fails instead.
@@ -39,7 +39,7 @@ func TestInVM(t *testing.T) {
 		t.Skip("already inside the VM")
 	}
 	if os.Getenv(vmGate) != "1" && !require.Required("vm") {
-		t.Skipf("slow (boots a QEMU guest, about 5 minutes under emulation): set %s=1 or %s=vm to run", vmGate, require.Env)
+		t.Skipf("slow (boots a QEMU guest, about 2 minutes under emulation): set %s=1 or %s=vm to run", vmGate, require.Env)
 	}
 	require.Root(t)
 	root, err := repoRoot()
