@@ -169,14 +169,21 @@ func TestStorageDriverMissingFromKernelStopsTheDaemon(t *testing.T) {
 	if err == nil || !strings.Contains(out, "aufs is not in /proc/filesystems") {
 		t.Fatalf("daemon with -s aufs on a kernel without aufs: err=%v after %v\n%s", err, time.Since(start), out)
 	}
+	// The home made for the attempt is gone: it would count as aufs'
+	// state for a later "auto" start.
+	if _, err := os.Stat(filepath.Join(dir, "root", "aufs")); err == nil {
+		t.Errorf("the refused driver left %s behind", filepath.Join(dir, "root", "aufs"))
+	}
 }
 
 // TestStorageDriverAuto: "auto" takes Docker 1.7's priority order (aufs,
 // devicemapper, … overlay), skipping the drivers that refuse this host
 // with their reasons logged, leaves no trace of the refused ones, and on
-// the next start keeps the driver whose state the root holds.
+// the next start keeps the driver whose state the root holds. Each
+// candidate gets only its own options: a dm.* option does not make
+// overlay refuse.
 func TestStorageDriverAuto(t *testing.T) {
-	d := startDaemon(t, "-s", "auto")
+	d := startDaemon(t, "-s", "auto", "--storage-opt", "dm.basesize=20G")
 	info, err := d.goClient().Info(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -201,5 +208,20 @@ func TestStorageDriverAuto(t *testing.T) {
 	}
 	if code, _, _ := d.raw("GET", "/v1.19/images/busybox/json", nil); code != 200 {
 		t.Fatalf("image lost across an auto restart: %d", code)
+	}
+}
+
+// TestStorageDriverAutoUnknownOptionPrefix: under "auto" an option no
+// driver owns would reach none of them; the daemon refuses it at start.
+func TestStorageDriverAutoUnknownOptionPrefix(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "none.toml"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runPluggd(t, 30*time.Second, "--config", filepath.Join(dir, "none.toml"), "-H", "unix://"+filepath.Join(dir, "s.sock"),
+		"-g", filepath.Join(dir, "root"), "--exec-root", filepath.Join(dir, "exec"), "-p", filepath.Join(dir, "p.pid"),
+		"-s", "auto", "--storage-opt", "nosuchdriver.size=1")
+	if err == nil || !strings.Contains(out, "nosuchdriver.size") {
+		t.Fatalf("daemon with an option of no driver under auto: err=%v\n%s", err, out)
 	}
 }
