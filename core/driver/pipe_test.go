@@ -274,17 +274,49 @@ func TestPipeStreamsUsePipes(t *testing.T) {
 	payload := bytes.Repeat([]byte("x"), 4<<20)
 	streamRoundTrip(t, s, "a", payload)
 	pid := fmt.Sprint(s.Pid())
-	_, selfPipes := fdCount(t, "self")
-	_, pluginPipes := fdCount(t, pid)
+	// The round trip's pipes close on each side a little after it
+	// returns: count from where that has settled.
+	selfPipes, pluginPipes := settledPipes(t, "self"), settledPipes(t, pid)
 	rc, err := s.Diff(context.Background(), "a", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	if _, sp := fdCount(t, "self"); sp != selfPipes+1 {
+	// The plugin writes 4 MiB, far more than a pipe holds, so its end
+	// stays open until rc is read or closed.
+	if sp := waitPipes(t, "self", selfPipes+1); sp != selfPipes+1 {
 		t.Errorf("daemon pipes %d -> %d during a piped Diff, want one more", selfPipes, sp)
 	}
-	if _, pp := fdCount(t, pid); pp != pluginPipes+1 {
+	if pp := waitPipes(t, pid, pluginPipes+1); pp != pluginPipes+1 {
 		t.Errorf("plugin pipes %d -> %d during a piped Diff, want one more", pluginPipes, pp)
+	}
+}
+
+// settledPipes returns pid's pipe count once it has not changed for
+// 100 ms (at most 5 s).
+func settledPipes(t *testing.T, pid string) int {
+	t.Helper()
+	_, last := fdCount(t, pid)
+	stable := time.Now()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		_, n := fdCount(t, pid)
+		if n != last {
+			last, stable = n, time.Now()
+		} else if time.Since(stable) >= 100*time.Millisecond {
+			break
+		}
+	}
+	return last
+}
+
+// waitPipes waits up to 2 s for pid's pipe count to be want and returns
+// the count it saw last.
+func waitPipes(t *testing.T, pid string, want int) int {
+	t.Helper()
+	var n int
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, n = fdCount(t, pid); n == want || time.Now().After(deadline) {
+			return n
+		}
 	}
 }
