@@ -37,6 +37,13 @@ type Host struct {
 	// Device returns the cgroup rule type ('c' or 'b') and numbers of a
 	// device node on the host.
 	Device func(path string) (typ byte, major, minor uint32, err error)
+	// NoAppArmorProfile is true where AppArmor is enabled but LXC's
+	// default container profile is not loaded: LXC would then refuse to
+	// start (or fail to enter the profile), so containers run unconfined,
+	// as under the native driver, which applies no profile. Where
+	// AppArmor is off LXC skips it, and where the profile is loaded it is
+	// used (lxc.aa_profile / lxc.apparmor.profile in LxcConf still win).
+	NoAppArmorProfile bool
 }
 
 // Config returns the LXC 5 configuration file for spec: the equivalent of
@@ -101,10 +108,13 @@ func Config(spec exec.ContainerSpec, host Host) (string, error) {
 	if err := writeProcess(&b, spec.Process); err != nil {
 		return "", err
 	}
-	if spec.Privileged {
+	if spec.Privileged || host.NoAppArmorProfile {
 		line("lxc.apparmor.profile", "unconfined")
-	} else if err := writeCaps(&b, spec.CapAdd, spec.CapDrop); err != nil {
-		return "", err
+	}
+	if !spec.Privileged {
+		if err := writeCaps(&b, spec.CapAdd, spec.CapDrop); err != nil {
+			return "", err
+		}
 	}
 
 	if len(user) > 0 {

@@ -148,6 +148,29 @@ func TestConfigPrivileged(t *testing.T) {
 	}
 }
 
+// TestConfigAppArmor: a host with AppArmor on but without LXC's profile
+// runs containers unconfined (LXC would refuse to start them); with the
+// profile, or without AppArmor, no line: LXC's default. LxcConf still
+// overrides, coming last.
+func TestConfigAppArmor(t *testing.T) {
+	s := baseSpec()
+	if c := mustConfig(t, s, fakeHost(false)); strings.Contains(c, "apparmor") {
+		t.Errorf("AppArmor line without need:\n%s", c)
+	}
+	h := fakeHost(false)
+	h.NoAppArmorProfile = true
+	c := mustConfig(t, s, h)
+	wantLines(t, c, "lxc.apparmor.profile = unconfined")
+	if !strings.Contains(c, "lxc.cap.keep") {
+		t.Errorf("unconfined must not drop the capability rules:\n%s", c)
+	}
+	s.LxcConf = [][2]string{{"lxc.aa_profile", "my-profile"}}
+	c = mustConfig(t, s, h)
+	if i, j := strings.Index(c, "lxc.apparmor.profile = unconfined"), strings.Index(c, "lxc.apparmor.profile = my-profile"); j < 0 || j < i {
+		t.Errorf("LxcConf's profile does not come last:\n%s", c)
+	}
+}
+
 func TestConfigMountsDevicesAndNamespaces(t *testing.T) {
 	s := baseSpec()
 	s.Mounts = []exec.Mount{

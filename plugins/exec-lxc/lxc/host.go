@@ -60,8 +60,23 @@ func HostInfo() Host {
 			fi, err := os.Stat(p)
 			return err == nil && fi.IsDir()
 		},
-		Device: deviceNumbers,
+		Device:            deviceNumbers,
+		NoAppArmorProfile: appArmorEnabled() && !lxcProfileLoaded(),
 	}
+}
+
+// appArmorEnabled is LXC's own test (/sys/module/apparmor/parameters/enabled).
+func appArmorEnabled() bool {
+	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
+	return err == nil && strings.TrimSpace(string(b)) == "Y"
+}
+
+// lxcProfileLoaded reports whether LXC's default container profile
+// (lxc-container-default, or its -cgns variant) is loaded; without
+// securityfs mounted nothing can be known, and it counts as not loaded.
+func lxcProfileLoaded() bool {
+	b, err := os.ReadFile("/sys/kernel/security/apparmor/profiles")
+	return err == nil && strings.Contains(string(b), "lxc-container-default")
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

@@ -74,6 +74,11 @@ type Runtime struct {
 	monitor int    // lxc-start, a child of the supervisor
 	initPid int    // the container's init in the host pid namespace
 	initExe fileID // what the init runs before the gate opens (lxc-start)
+
+	// In terminal mode: the pipe on which Start tells the tiny init the
+	// number of its terminal in the container's devpts.
+	ttyCtl *os.File
+	ttyNum int
 }
 
 var _ supervisor.Runtime = (*Runtime)(nil)
@@ -158,20 +163,20 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 	args := spec.Process.Args
 	var console *os.File
 	if stdio.Terminal {
-		// See tty.go: the terminal's slave is lxc-start's stdio, and the
-		// init runs our tiny init first to make it its controlling
+		// See tty.go: the init runs our tiny init first, which reads the
+		// number of the terminal made below on its stdin (a pipe from
+		// here), opens it and makes it its stdio and controlling
 		// terminal.
-		master, slave, err := openPty(stdio.Width, stdio.Height)
+		ctlR, ctlW, err := os.Pipe()
 		if err != nil {
 			r.cleanup()
 			return supervisor.Created{}, err
 		}
-		defer slave.Close()
-		console = master
-		stdio.Stdin, stdio.Stdout, stdio.Stderr = slave, slave, slave
+		defer ctlR.Close()
+		r.ttyCtl = ctlW
+		stdio.Stdin, stdio.Stdout, stdio.Stderr = ctlR, nil, nil
 		conf := fmt.Sprintf("lxc.mount.entry = %s %s none bind,ro,create=file 0 0\n", escape(r.TTYInit), rel(ttyInitPath))
 		if err := appendFile(r.path(confFile), conf); err != nil {
-			master.Close()
 			r.cleanup()
 			return supervisor.Created{}, err
 		}
@@ -211,6 +216,16 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 	if r.initExe, err = exeID(pid); err != nil {
 		r.abort()
 		return fail(fmt.Errorf("lxc: the container's init (pid %d) is gone before Start: %s", pid, r.logErrors()))
+	}
+	if stdio.Terminal {
+		// The container's devpts exists now: the terminal is made in it,
+		// so that inside it is /dev/pts/<n> as under the native driver.
+		m, n, err := openContainerPty(pid, stdio.Width, stdio.Height)
+		if err != nil {
+			r.abort()
+			return fail(err)
+		}
+		console, r.ttyNum = m, n
 	}
 	return supervisor.Created{Pid: r.monitor, ContainerPid: pid, Console: console}, nil
 }
@@ -309,6 +324,15 @@ func (r *Runtime) Start(ctx context.Context) error {
 	if r.initPid == 0 {
 		return errdefs.Conflict(errors.New("container was not created"))
 	}
+	if r.ttyCtl != nil {
+		// Written before the gate opens; the pipe holds it.
+		_, err := fmt.Fprintf(r.ttyCtl, "%d\n", r.ttyNum)
+		r.ttyCtl.Close()
+		r.ttyCtl = nil
+		if err != nil {
+			return fmt.Errorf("tell the container its terminal: %w", err)
+		}
+	}
 	f, err := os.OpenFile(r.path(gateFile), os.O_WRONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return fmt.Errorf("open the gate: %w", err)
@@ -380,6 +404,10 @@ func (r *Runtime) Destroy(ctx context.Context) error {
 }
 
 func (r *Runtime) cleanup() error {
+	if r.ttyCtl != nil {
+		r.ttyCtl.Close() // the tiny init, if it ever runs, then exits
+		r.ttyCtl = nil
+	}
 	releaseGate(r.path(gateFile))
 	err := removeCgroupDirs(r.cgroupDirs())
 	os.RemoveAll(r.path(lxcPathDir))

@@ -13,20 +13,28 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Terminals. LXC's foreground start (lxc-start -F without a console) gives
-// the container's init lxc-start's own stdio, so the supervisor makes a
-// pseudo-terminal and hands its slave to lxc-start as the three streams.
-// But LXC calls setsid() in the init right before executing it and never
-// makes that terminal the init's controlling terminal, without which ^C,
-// ^Z and SIGWINCH never reach the program. Only the session leader itself
-// can take a controlling terminal (TIOCSCTTY), so in TTY mode the init
-// first executes a tiny init of ours, this very binary bind-mounted into
-// the container's /dev, which does TIOCSCTTY on its stdin and then
-// executes the program, which stays pid 1 (as Docker 1.7's lxc driver did
-// with /.dockerinit). The binary must then be static: the container's
-// image has no libc for it. The Makefile builds exec-lxc with
-// CGO_ENABLED=0; a dynamic binary (a test binary, say) does not declare
-// Capabilities.Tty.
+// Terminals. LXC's foreground start (lxc-start -F without a console)
+// gives the container's init lxc-start's own stdio, and LXC calls
+// setsid() in the init right before executing it without ever giving it a
+// controlling terminal, without which ^C, ^Z and SIGWINCH never reach the
+// program. Only the session leader itself can take a controlling
+// terminal (TIOCSCTTY), and a terminal made on the host's devpts is no
+// /dev/pts/<n> inside the container (ttyname, tty, ssh and sudo fail).
+//
+// So in terminal mode the init first executes a tiny init of ours, this
+// very binary bind-mounted into the container's /dev, before the program:
+//
+//   - Create, once LXC set the container up (the gate), makes the terminal
+//     in the container's own devpts, through /proc/<init>/root/dev/ptmx,
+//     and keeps its master as the supervisor's console;
+//   - Start writes the terminal's number on the tiny init's stdin, a pipe;
+//   - the tiny init opens /dev/pts/<n>, makes it its stdio and controlling
+//     terminal and executes the program, which stays pid 1 (as Docker
+//     1.7's lxc driver did with /.dockerinit).
+//
+// The binary must be static, since the container's image has no libc for
+// it: the Makefile builds exec-lxc with CGO_ENABLED=0, and a dynamic
+// binary (a test binary, say) does not declare Capabilities.Tty.
 
 // ttyInitPath is where the tiny init is bind-mounted in the container.
 // /dev is LXC's autodev tmpfs, so nothing is left in the container's
@@ -53,47 +61,72 @@ func staticBinary(path string) bool {
 	return true
 }
 
-// openPty opens a new pseudo-terminal on the host's /dev/ptmx, sized
-// width×height when both are set.
-func openPty(width, height uint16) (master, slave *os.File, err error) {
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+// openContainerPty makes a pseudo-terminal in the devpts instance of the
+// container whose init is pid, sized width×height when both are set, and
+// returns its master and number.
+func openContainerPty(pid int, width, height uint16) (*os.File, int, error) {
+	ptmx := "/proc/" + strconv.Itoa(pid) + "/root/dev/ptmx"
+	m, err := os.OpenFile(ptmx, os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open a pseudo-terminal: %w", err)
+		return nil, 0, fmt.Errorf("open a terminal in the container: %w", err)
 	}
 	fd := int(m.Fd())
 	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
 		m.Close()
-		return nil, nil, fmt.Errorf("unlock the pseudo-terminal: %w", err)
+		return nil, 0, fmt.Errorf("unlock the container's terminal: %w", err)
 	}
 	n, err := unix.IoctlGetUint32(fd, unix.TIOCGPTN)
 	if err != nil {
 		m.Close()
-		return nil, nil, fmt.Errorf("name the pseudo-terminal: %w", err)
-	}
-	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(int(n)), os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		m.Close()
-		return nil, nil, fmt.Errorf("open the pseudo-terminal's slave: %w", err)
+		return nil, 0, fmt.Errorf("name the container's terminal: %w", err)
 	}
 	if width > 0 && height > 0 {
 		unix.IoctlSetWinsize(fd, unix.TIOCSWINSZ, &unix.Winsize{Col: width, Row: height})
 	}
-	return m, s, nil
+	return m, int(n), nil
 }
 
 // TTYInit is the body of "<binary> tty-init <program> <args>..." run as
-// the container's init: it makes its stdin (the terminal) its controlling
-// terminal and executes the program in its place, looked up in the
-// container's PATH. It returns only on failure, with the exit status
-// Docker used for a program that cannot run.
+// the container's init: it reads its terminal's number on stdin, opens
+// /dev/pts/<n> as its stdio and controlling terminal, and executes the
+// program in its place, looked up in the container's PATH. It returns
+// only on failure, with the exit status Docker used for a program that
+// cannot run.
 func TTYInit(args []string) int {
 	if len(args) == 0 {
 		fmt.Fprintln(os.Stderr, "tty-init: no program")
 		return 127
 	}
+	// One byte at a time: nothing past the line may be consumed.
+	var line []byte
+	for b := make([]byte, 1); len(line) < 16; {
+		if n, err := os.Stdin.Read(b); n == 0 || err != nil || b[0] == '\n' {
+			break
+		}
+		line = append(line, b[0])
+	}
+	n, err := strconv.Atoi(string(line))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tty-init: no terminal number on stdin (%q)\n", line)
+		return 126
+	}
+	tty, err := unix.Open("/dev/pts/"+strconv.Itoa(n), unix.O_RDWR, 0)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tty-init: open /dev/pts/%d: %v\n", n, err)
+		return 126
+	}
+	for fd := 0; fd < 3; fd++ {
+		if err := unix.Dup2(tty, fd); err != nil {
+			fmt.Fprintf(os.Stderr, "tty-init: %v\n", err)
+			return 126
+		}
+	}
+	if tty > 2 {
+		unix.Close(tty)
+	}
 	// LXC made this process a session leader; steal nothing (arg 0).
 	if err := unix.IoctlSetInt(0, unix.TIOCSCTTY, 0); err != nil {
-		fmt.Fprintf(os.Stderr, "tty-init: make stdin the controlling terminal: %v\n", err)
+		fmt.Fprintf(os.Stderr, "tty-init: make the terminal the controlling terminal: %v\n", err)
 		return 126
 	}
 	prog, err := lookPath(args[0], os.Getenv("PATH"))

@@ -3,6 +3,7 @@ package exectest
 import (
 	"github.com/pluggd/pluggd/core/driver/exec"
 	"github.com/pluggd/pluggd/core/driver/exec/supervisor"
+	"strings"
 )
 
 func ttyChecks() []check {
@@ -11,6 +12,7 @@ func ttyChecks() []check {
 		{name: "EchoRoundTrip", run: needTty(checkTtyEcho)},
 		{name: "Resize", run: needTty(checkTtyResize)},
 		{name: "InterruptReachesProgram", run: needTty(checkTtyInterrupt)},
+		{name: "NamedInside", run: needTty(checkTtyNamed)},
 	}
 }
 
@@ -106,5 +108,18 @@ func checkTtyInterrupt(h *harness) {
 	_, _, exit := s.finish()
 	if exit.Code != 5 {
 		h.t.Errorf("after ^C: exit %+v, want code 5 (the trap's)", exit)
+	}
+}
+
+// checkTtyNamed: inside the container the terminal is a device of the
+// container's own /dev (ttyname works: tty, ssh, sudo and screen need
+// it), not a host terminal the container cannot name.
+func checkTtyNamed(h *harness) {
+	spec := h.spec("tty")
+	spec.Process.Terminal = true
+	stdout, _, exit := h.output(spec)
+	name := strings.TrimSuffix(stdout, "\r\n")
+	if exit.Code != 0 || !(strings.HasPrefix(name, "/dev/pts/") || name == "/dev/console") {
+		h.t.Errorf("tty in the container printed %q, exit %+v; want /dev/pts/<n> or /dev/console, exit 0", stdout, exit)
 	}
 }
