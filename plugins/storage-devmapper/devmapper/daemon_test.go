@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,12 +23,14 @@ import (
 	"github.com/pluggd/pluggd/test/busybox"
 )
 
-// daemonBinaries are what TestDaemonInVM runs: the daemon and the two
-// plugins it starts (storage-devmapper for -s devicemapper, exec-native).
+// daemonBinaries are what TestDaemonInVM runs: the daemon and the
+// plugins it starts (storage-devmapper for -s devicemapper, both exec
+// drivers).
 var daemonBinaries = map[string]string{
 	"pluggd":            "./cmd/pluggd",
 	"storage-devmapper": "./plugins/storage-devmapper",
 	"exec-native":       "./plugins/exec-native",
+	"exec-lxc":          "./plugins/exec-lxc",
 }
 
 // daemonStorageOpts keep the pool small: Docker's defaults (10G base,
@@ -41,6 +44,10 @@ func buildDaemonBinaries(ctx context.Context, goBin, root, dir string) error {
 	for name, pkg := range daemonBinaries {
 		cmd := exec.CommandContext(ctx, goBin, "build", "-o", filepath.Join(dir, name), pkg)
 		cmd.Dir = root
+		if name == "exec-lxc" {
+			// Static, as the Makefile builds it (its terminals need that).
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
 		}
@@ -52,7 +59,10 @@ func buildDaemonBinaries(ctx context.Context, goBin, root, dir string) error {
 // daemon runs with -s devicemapper, imports busybox, runs a container that
 // writes a file and reads it back (the logs; the daemon has no changes,
 // commit or export endpoint yet to diff through), removes it, and after a
-// daemon restart on the same root the image is still listed and runs. It
+// daemon restart on the same root the image is still listed and runs;
+// then the daemon comes back on the same pool with -e lxc and runs a
+// container writing in its layer there, /info and inspect naming the
+// drivers in use each time. It
 // needs device-mapper (the run-in-vm guest; TestInVM passes PLUGGD_BIN with
 // the binaries built on the host, otherwise they are built here).
 func TestDaemonInVM(t *testing.T) {
@@ -159,11 +169,46 @@ func TestDaemonInVM(t *testing.T) {
 	if logs := d.logs(id); logs != "again\n" {
 		t.Fatalf("logs after restart = %q, want %q", logs, "again\n")
 	}
+	if drv, execDrv := d.inspectDrivers(id); drv != Name || execDrv != "native-0.2" {
+		t.Fatalf("inspect: Driver %q, ExecDriver %q; want %q, native-0.2", drv, execDrv, Name)
+	}
+	d.remove(id)
+	done()
+
+	// The same on the other exec driver: only /info and inspect differ.
+	done = step("daemon restart with -e lxc")
+	d.stop()
+	lxcArgs := append(slices.Clone(d.args), "-e", "lxc")
+	d.args, lxcArgs = lxcArgs, d.args
+	d.start()
+	d.args = lxcArgs
+	done()
+	var lxcInfo struct{ Driver, ExecutionDriver string }
+	d.getJSON("/v1.19/info", &lxcInfo)
+	if lxcInfo.Driver != Name || !strings.HasPrefix(lxcInfo.ExecutionDriver, "lxc-") {
+		t.Fatalf("/info under -e lxc: Driver %q, ExecutionDriver %q", lxcInfo.Driver, lxcInfo.ExecutionDriver)
+	}
+	done = step("run under lxc")
+	id = d.run("echo lxc > /y; cat /y; test ! -e /x")
+	if logs := d.logs(id); logs != "lxc\n" {
+		t.Fatalf("logs under lxc = %q, want %q", logs, "lxc\n")
+	}
+	if drv, execDrv := d.inspectDrivers(id); drv != Name || execDrv != lxcInfo.ExecutionDriver {
+		t.Fatalf("inspect under lxc: Driver %q, ExecDriver %q; want %q, %q", drv, execDrv, Name, lxcInfo.ExecutionDriver)
+	}
 	d.remove(id)
 	done()
 	done = step("daemon stop")
 	d.stop()
 	done()
+}
+
+// inspectDrivers returns inspect's Driver and ExecDriver of container id.
+func (d *dmDaemon) inspectDrivers(id string) (string, string) {
+	d.t.Helper()
+	var c struct{ Driver, ExecDriver string }
+	d.getJSON("/v1.19/containers/"+id+"/json", &c)
+	return c.Driver, c.ExecDriver
 }
 
 // dmDaemon is one pluggd process of TestDaemonInVM.
