@@ -119,6 +119,11 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 		return supervisor.Created{}, err
 	}
 	spec.SharedNamespaces = hostNamespacesAsSelf(spec.SharedNamespaces)
+	if spec.ReadonlyRootfs {
+		if err := makeMountpoints(spec); err != nil {
+			return supervisor.Created{}, err
+		}
+	}
 	conf, err := Config(spec, r.host)
 	if err != nil {
 		return supervisor.Created{}, err
@@ -588,4 +593,40 @@ func oomCounterFile(spec exec.ContainerSpec) string {
 		return filepath.Join(p, "memory.events")
 	}
 	return ""
+}
+
+// makeMountpoints creates in a read-only container's rootfs (still
+// writable from here: it is the storage driver's layer) the mount points
+// its mounts need. LXC mounts the rootfs read-only before the mount
+// entries, so their create=dir/create=file could not make them there, as
+// libcontainer does before it remounts the rootfs read-only. Paths are
+// resolved inside the rootfs.
+func makeMountpoints(spec exec.ContainerSpec) error {
+	for _, m := range spec.Mounts {
+		p, err := securejoin.SecureJoin(spec.Rootfs, m.Destination)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Lstat(p); err == nil {
+			continue
+		}
+		isDir := true
+		if m.Type == "" || m.Type == "bind" {
+			if fi, err := os.Stat(m.Source); err == nil && !fi.IsDir() {
+				isDir = false
+			}
+		}
+		if isDir {
+			err = os.MkdirAll(p, 0o755)
+		} else if err = os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
+			var f *os.File
+			if f, err = os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+				f.Close()
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("make the mount point of %s in the read-only rootfs: %w", m.Destination, err)
+		}
+	}
+	return nil
 }

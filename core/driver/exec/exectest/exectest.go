@@ -87,6 +87,7 @@ func groups() []group {
 		{"Log", logChecks()},
 		{"Tty", ttyChecks()},
 		{"Process", processChecks()},
+		{"Config", configChecks()},
 		{"Restore", restoreChecks()},
 		{"Relaunch", relaunchChecks()},
 		{"Pause", pauseChecks()},
