@@ -231,6 +231,11 @@ func writeMounts(b *strings.Builder, spec exec.ContainerSpec, host Host) error {
 	if !has("/dev/shm") {
 		fmt.Fprintf(b, "lxc.mount.entry = shm dev/shm tmpfs nosuid,nodev,noexec,mode=1777,size=65536k,create=dir 0 0\n")
 	}
+	if !has("/dev/mqueue") {
+		// As the native driver mounts it (the container has its own IPC
+		// namespace, whose POSIX message queues these are).
+		fmt.Fprintf(b, "lxc.mount.entry = mqueue dev/mqueue mqueue nosuid,nodev,noexec,create=dir 0 0\n")
+	}
 	for _, m := range spec.Mounts {
 		if !strings.HasPrefix(m.Destination, "/") {
 			return errdefs.InvalidParameter(fmt.Errorf("mount destination %q is not absolute", m.Destination))

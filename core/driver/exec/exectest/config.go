@@ -23,6 +23,7 @@ func configChecks() []check {
 		{name: "CapAddDrop", run: checkCaps([]string{"NET_ADMIN"}, []string{"CHOWN"}, map[int]bool{capChown: false, capNetAdmin: true, capSysAdmin: false})},
 		{name: "MemoryLimit", run: checkMemoryLimit},
 		{name: "Rlimit", run: checkRlimit},
+		{name: "Filesystems", run: checkFilesystems},
 	}
 }
 
@@ -146,5 +147,26 @@ func checkRlimit(h *harness) {
 	spec.Resources.Rlimits = []exec.Rlimit{{Type: "nofile", Soft: 1000, Hard: 1500}}
 	if got := h.processOutput(spec); got != "1000\n1500\n" {
 		h.t.Errorf("ulimit -n; ulimit -Hn printed %q, want 1000 and 1500", got)
+	}
+}
+
+// checkFilesystems: the container's /dev, /proc and /sys are Docker
+// 1.7's: the default device nodes, a writable /dev/shm, /dev/pts and
+// /dev/mqueue, /sys read-only, /proc/sys read-only and /proc/kcore
+// masked, while /proc itself works.
+func checkFilesystems(h *harness) {
+	script := strings.Join([]string{
+		"for d in null zero full random urandom tty; do test -c /dev/$d || echo no /dev/$d; done",
+		"echo x > /dev/shm/f || echo /dev/shm not writable",
+		"grep -q ' /dev/pts devpts ' /proc/mounts || echo no /dev/pts",
+		"grep -q ' /dev/mqueue mqueue ' /proc/mounts || echo no /dev/mqueue",
+		"touch /sys/x 2>/dev/null && echo /sys writable",
+		"(echo c > /proc/sys/kernel/hostname) 2>/dev/null && echo /proc/sys writable",
+		"test -s /proc/kcore && echo /proc/kcore readable",
+		"test -r /proc/self/status || echo no /proc",
+		"echo done",
+	}, "; ")
+	if got := h.processOutput(h.spec("sh", "-c", script)); got != "done\n" {
+		h.t.Errorf("the container's filesystems differ from Docker 1.7's:\n%s", got)
 	}
 }
