@@ -24,6 +24,8 @@ func configChecks() []check {
 		{name: "MemoryLimit", run: checkMemoryLimit},
 		{name: "Rlimit", run: checkRlimit},
 		{name: "Filesystems", run: checkFilesystems},
+		{name: "Namespaces", run: checkNamespaces},
+		{name: "SharedNetNamespace", run: checkSharedNet},
 	}
 }
 
@@ -168,5 +170,55 @@ func checkFilesystems(h *harness) {
 	}, "; ")
 	if got := h.processOutput(h.spec("sh", "-c", script)); got != "done\n" {
 		h.t.Errorf("the container's filesystems differ from Docker 1.7's:\n%s", got)
+	}
+}
+
+// nsKinds are the namespaces a container has of its own (Docker 1.7: no
+// user namespace).
+var nsKinds = []string{"mnt", "uts", "ipc", "pid", "net"}
+
+// containerNamespaces returns what the program sees as its namespaces,
+// kind → "kind:[inode]".
+func (h *harness) containerNamespaces(spec exec.ContainerSpec) map[string]string {
+	h.t.Helper()
+	spec.Process.Args = []string{"sh", "-c", "for n in " + strings.Join(nsKinds, " ") + "; do readlink /proc/self/ns/$n; done"}
+	out := h.processOutput(spec)
+	got := map[string]string{}
+	for _, l := range strings.Fields(out) {
+		kind, _, _ := strings.Cut(l, ":")
+		got[kind] = l
+	}
+	return got
+}
+
+// checkNamespaces: the program has its own mnt, uts, ipc, pid and net
+// namespaces, and sees only its own processes and the loopback device.
+func checkNamespaces(h *harness) {
+	got := h.containerNamespaces(h.spec("true"))
+	for _, kind := range nsKinds {
+		host, _ := os.Readlink("/proc/self/ns/" + kind)
+		if got[kind] == "" || got[kind] == host {
+			h.t.Errorf("%s namespace inside is %q, host's %q: want one of its own", kind, got[kind], host)
+		}
+	}
+	out := h.processOutput(h.spec("sh", "-c", "ls /proc | grep -c '^[0-9]'; grep ':' /proc/net/dev | cut -d: -f1 | tr -d ' '"))
+	// The shell, ls and grep at most: the host's processes are not there.
+	f := strings.Fields(out)
+	if n, err := strconv.Atoi(f[0]); err != nil || n > 5 || len(f) != 2 || f[1] != "lo" {
+		h.t.Errorf("processes and network devices inside: %q; want a few processes of its own and only lo", out)
+	}
+}
+
+// checkSharedNet: SharedNamespaces "host" for net joins the host's
+// network namespace (docker run --net=host) and keeps the others apart.
+func checkSharedNet(h *harness) {
+	spec := h.spec("true")
+	spec.SharedNamespaces = map[string]string{"net": "host"}
+	got := h.containerNamespaces(spec)
+	for _, kind := range nsKinds {
+		host, _ := os.Readlink("/proc/self/ns/" + kind)
+		if shared := kind == "net"; (got[kind] == host) != shared {
+			h.t.Errorf("%s namespace inside is %q, host's %q; shared with the host: want %v", kind, got[kind], host, shared)
+		}
 	}
 }
