@@ -138,8 +138,11 @@ func checkMemoryLimit(h *harness) {
 	if !found {
 		h.t.Errorf("no memory cgroup of the container under %q among %v", parent, dirs)
 	}
+	// Deleted here, so that the cleanup above finds the parents empty.
 	h.signal(spec.ID, syscall.SIGKILL)
 	h.wait(st.Supervisor)
+	h.waitStopped(spec.ID)
+	h.delete(spec.ID)
 }
 
 // checkRlimit: Resources.Rlimits set the program's limits (below the
