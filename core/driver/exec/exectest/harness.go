@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -208,6 +209,11 @@ func (h *harness) cleanupContainer(id string) {
 		}
 		if err := removeContainer(ctx, h.d, st); err != nil {
 			h.t.Errorf("cleanup of %s: %v (last State %+v); killing its processes", short(id), err, st)
+			// What the kernel says of them, for a failure seen once in CI
+			// and never reproduced.
+			for _, pid := range []int{st.Pid, st.SupervisorPid} {
+				h.t.Logf("process %d: %s", pid, procDiagnostics(pid))
+			}
 			for _, pid := range []int{st.Pid, st.SupervisorPid} {
 				if pid > 0 {
 					syscall.Kill(pid, syscall.SIGKILL)
@@ -288,4 +294,32 @@ func (h *harness) waitGone(pid int, what string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// procDiagnostics sums up what /proc says of pid: its state, where it
+// sleeps in the kernel, its pending and blocked signals, its cgroups.
+func procDiagnostics(pid int) string {
+	if pid <= 0 {
+		return "none"
+	}
+	dir := "/proc/" + strconv.Itoa(pid)
+	var out []string
+	if b, err := os.ReadFile(dir + "/status"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			for _, k := range []string{"State:", "SigPnd:", "ShdPnd:", "SigBlk:", "SigCgt:"} {
+				if strings.HasPrefix(l, k) {
+					out = append(out, strings.Join(strings.Fields(l), " "))
+				}
+			}
+		}
+	} else {
+		return err.Error()
+	}
+	if b, err := os.ReadFile(dir + "/wchan"); err == nil {
+		out = append(out, "wchan: "+string(b))
+	}
+	if b, err := os.ReadFile(dir + "/cgroup"); err == nil {
+		out = append(out, "cgroup: "+strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", " "))
+	}
+	return strings.Join(out, "; ")
 }
