@@ -12,7 +12,7 @@
 // therefore runs each container under a small supervisor process of its own
 // (in its own session, a child subreaper, the parent of the container's init
 // process), which holds the container's stdio, writes its json-file log and
-// records its exit status durably. The driver process is only the control
+// records its exit status. The driver process is only the control
 // plane (Create, Start, Signal, State, Restore, Delete, ...); it may be
 // killed and relaunched at any time, and Restore then finds its containers
 // again.

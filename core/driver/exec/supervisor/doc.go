@@ -10,8 +10,9 @@
 //   - the container's stdio: pipes, or a pseudo-terminal whose master the
 //     Runtime hands over, copied to the json-file log (core/jsonlog format,
 //     Docker 1.7's) and to attached clients;
-//   - the exit status recorded durably (written, fsynced, renamed) in the
-//     state directory before anyone is told;
+//   - the exit status recorded (written and renamed) in the state
+//     directory before anyone is told, and fsynced after, so that no
+//     waiter waits on a busy disk;
 //   - a unix socket speaking the protocol below, so the daemon reaches the
 //     container's stdio and exit status without going through the driver
 //     process, which may be dead or relaunching;

@@ -12,15 +12,13 @@ import (
 
 // writeFileAtomic replaces dir/name with data: written to a temporary
 // file and renamed over the name, so that a reader sees the old content or
-// the new. When durable, the file is fsynced before the rename and the
-// directory after it, so that a crash after return keeps the new content.
-//
-// Only the exit status needs that (the contract records it durably before
-// anyone is told). The other records describe live processes, which a
+// the new. Not fsynced: the records describe live processes, which a
 // crash of the host kills along with the exec root's meaning (it does not
-// survive a reboot); their fsyncs cost milliseconds on a busy disk in every
-// container's create and start.
-func writeFileAtomic(dir, name string, data []byte, durable bool) error {
+// survive a reboot), and an fsync costs milliseconds on a busy disk,
+// seconds while another writer keeps it busy (ext4 commits its whole
+// journal). The exit record is made durable after it was published
+// (fsyncPath, in Main).
+func writeFileAtomic(dir, name string, data []byte) error {
 	f, err := os.CreateTemp(dir, "."+name+".tmp*")
 	if err != nil {
 		return err
@@ -31,13 +29,6 @@ func writeFileAtomic(dir, name string, data []byte, durable bool) error {
 		os.Remove(tmp)
 		return err
 	}
-	if durable {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			os.Remove(tmp)
-			return err
-		}
-	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)
 		return err
@@ -46,33 +37,27 @@ func writeFileAtomic(dir, name string, data []byte, durable bool) error {
 		os.Remove(tmp)
 		return err
 	}
-	if !durable {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }
 
-// writeJSON writes a record atomically, not durably (see writeFileAtomic).
+// writeJSON writes a record atomically (see writeFileAtomic).
 func writeJSON(dir, name string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(dir, name, append(b, '\n'), false)
+	return writeFileAtomic(dir, name, append(b, '\n'))
 }
 
-// writeJSONDurable writes a record atomically and durably.
-func writeJSONDurable(dir, name string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
+// fsyncPath makes dir/name and its entry in dir durable, best effort (see
+// the exit record in Main).
+func fsyncPath(dir, name string) {
+	for _, p := range []string{filepath.Join(dir, name), dir} {
+		if f, err := os.Open(p); err == nil {
+			f.Sync()
+			f.Close()
+		}
 	}
-	return writeFileAtomic(dir, name, append(b, '\n'), true)
 }
 
 func readJSON(dir, name string, v any) error {

@@ -285,13 +285,16 @@ func (s *supervisor) run(ctx context.Context, report func(syncMessage)) (int, er
 		}
 	}
 	s.closeStdin()
-	if logf != nil {
-		logf.Sync()
-	}
 
 	status = s.rt.Exited(ctx, status)
 	rec := exitRecord{Code: status.Code, OOMKilled: status.OOMKilled, Error: status.Error, FinishedAt: time.Now().UTC()}
-	if err := writeJSONDurable(s.dir, ExitFile, rec); err != nil {
+	// Written (atomically) before anyone is told, made durable after:
+	// an fsync on a disk busy with other writers can take many seconds
+	// (ext4 commits the whole journal), and nothing the daemon does may
+	// wait for it. A process sees the record at once either way; only a
+	// host crash in between loses it, and the exec root usually does not
+	// survive a reboot anyway.
+	if err := writeJSON(s.dir, ExitFile, rec); err != nil {
 		// Still tell the waiters; the driver will see "supervisor died"
 		// later, which is the truth about the record.
 		fmt.Fprintf(os.Stderr, "supervisor: record exit status: %v\n", err)
@@ -309,6 +312,10 @@ func (s *supervisor) run(ctx context.Context, report func(syncMessage)) (int, er
 	for _, a := range atts {
 		a.finish(rec)
 	}
+	if logf != nil {
+		logf.Sync()
+	}
+	fsyncPath(s.dir, ExitFile)
 
 	s.linger()
 	closeListener()
