@@ -25,6 +25,10 @@ const Name = "fake-0.1"
 type Driver struct {
 	root string
 	mu   sync.Mutex
+	// waiting holds the pids a Wait goroutine of this process watches:
+	// their status is recorded by that goroutine, even when it has
+	// reaped the process (gone from /proc) and waits for mu to record.
+	waiting map[int]bool
 }
 
 var _ exec.Driver = (*Driver)(nil)
@@ -37,7 +41,7 @@ func New(_ context.Context, opts exec.InitOptions) (exec.Driver, error) {
 	if err := os.MkdirAll(opts.Root, 0o700); err != nil {
 		return nil, err
 	}
-	return &Driver{root: opts.Root}, nil
+	return &Driver{root: opts.Root, waiting: map[int]bool{}}, nil
 }
 
 // record is one container's state file.
@@ -115,7 +119,7 @@ func ourZombie(pid int) bool {
 // parent): its exit status is lost.
 func (d *Driver) refresh(r *record) error {
 	st := &r.State
-	if (st.Status == exec.StatusRunning || st.Status == exec.StatusPaused) && startTicks(st.Pid) != r.StartTicks && !ourZombie(st.Pid) {
+	if (st.Status == exec.StatusRunning || st.Status == exec.StatusPaused) && !d.waiting[st.Pid] && startTicks(st.Pid) != r.StartTicks && !ourZombie(st.Pid) {
 		st.Status, st.Pid, st.FinishedAt = exec.StatusStopped, 0, time.Now()
 		st.Exit = exec.ExitStatus{Code: 137, Error: "exit status lost: the process ended while the driver was down"}
 		return d.save(r)
@@ -176,6 +180,8 @@ func (d *Driver) Start(_ context.Context, id string) (exec.State, error) {
 		return exec.State{}, err
 	}
 	// The goroutine ends when the process does; it records the status.
+	pid := cmd.Process.Pid
+	d.waiting[pid] = true
 	go func() {
 		err := cmd.Wait()
 		code := 0
@@ -188,6 +194,7 @@ func (d *Driver) Start(_ context.Context, id string) (exec.State, error) {
 		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
+		delete(d.waiting, pid)
 		if r, err := d.load(id); err == nil {
 			r.State.Status, r.State.Pid, r.State.FinishedAt = exec.StatusStopped, 0, time.Now()
 			r.State.Exit = exec.ExitStatus{Code: code}
