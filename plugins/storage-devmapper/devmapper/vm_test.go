@@ -80,18 +80,30 @@ func TestInVM(t *testing.T) {
 			t.Fatalf("go test -c ./%s: %v\n%s", pkg, err, out)
 		}
 		t.Run(pkg, func(t *testing.T) {
-			start := time.Now()
-			cmd := exec.CommandContext(t.Context(), runInVM, "--timeout", "600", "--share", share, "--",
-				"env", vmEnv+"=1", require.Env+"=root,devicemapper", "PLUGGD_BIN="+binDir, bin, "-test.v", "-test.count=1")
-			cmd.Dir = share
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			err := cmd.Run()
-			sc := bufio.NewScanner(&out)
-			for sc.Scan() {
-				t.Log(sc.Text())
+			run := func() (string, error) {
+				start := time.Now()
+				cmd := exec.CommandContext(t.Context(), runInVM, "--timeout", "600", "--share", share, "--",
+					"env", vmEnv+"=1", require.Env+"=root,devicemapper", "PLUGGD_BIN="+binDir, bin, "-test.v", "-test.count=1")
+				cmd.Dir = share
+				var out bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &out, &out
+				err := cmd.Run()
+				sc := bufio.NewScanner(bytes.NewReader(out.Bytes()))
+				for sc.Scan() {
+					t.Log(sc.Text())
+				}
+				t.Logf("guest run took %v", time.Since(start).Round(time.Second))
+				return out.String(), err
 			}
-			t.Logf("guest run took %v", time.Since(start).Round(time.Second))
+			out, err := run()
+			// The emulated guest's kernel has been seen to lock up (a
+			// CPU stuck in the kernel for minutes, RCU stalls) under a
+			// busy host: that is the emulator's failure, not the tests'.
+			// One more run, then whatever it says stands.
+			if err != nil && guestLockedUp(out) {
+				t.Logf("the guest kernel locked up (soft lockup / RCU stall in its console); running the guest once more")
+				_, err = run()
+			}
 			var ee *exec.ExitError
 			if errors.As(err, &ee) && ee.ExitCode() == 125 {
 				t.Fatalf("the guest failed to boot: %v", err)
@@ -119,4 +131,10 @@ func repoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// guestLockedUp reports a guest whose kernel stopped making progress, as
+// run-in-vm shows it from the guest's console.
+func guestLockedUp(out string) bool {
+	return strings.Contains(out, "watchdog: BUG: soft lockup") || strings.Contains(out, "rcu_preempt detected stalls")
 }
