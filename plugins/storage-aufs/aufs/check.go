@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/pluggd/pluggd/core/driver/storage"
 )
@@ -56,41 +53,6 @@ func checkKernel(ctx context.Context) error {
 		fmt.Fprintf(os.Stderr, "aufs: modprobe aufs: %v: %s\n", merr, strings.TrimSpace(string(out)))
 	}
 	return fmt.Errorf("aufs: %s: %w", errNoAufs, storage.ErrNotSupported)
-}
-
-// fsName is Docker's name for a statfs magic number (graphdriver's
-// FsNames), so "Backing Filesystem" reads as it did.
-func fsName(magic int64) string {
-	switch magic {
-	case 0x61756673:
-		return "aufs"
-	case 0x9123683E:
-		return "btrfs"
-	case 0x0000EF53:
-		return "extfs"
-	case 0x01021994:
-		return "tmpfs"
-	case 0x58465342:
-		return "xfs"
-	case 0x2FC12FC1:
-		return "zfs"
-	case 0x6969:
-		return "nfs"
-	case 0x794c7630:
-		return "overlayfs"
-	case 0x858458f6:
-		return "ramfs"
-	}
-	return "<unknown>"
-}
-
-// backingFS names the filesystem of the home's parent, as Docker did.
-func backingFS(home string) (string, error) {
-	var sfs unix.Statfs_t
-	if err := unix.Statfs(filepath.Dir(home), &sfs); err != nil {
-		return "", fmt.Errorf("aufs: statfs %s: %w", filepath.Dir(home), err)
-	}
-	return fsName(int64(sfs.Type)), nil
 }
 
 // checkBackingFS refuses what Docker 1.7 refused under aufs branches.

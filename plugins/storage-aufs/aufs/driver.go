@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pluggd/pluggd/core/driver/storage"
+	"github.com/pluggd/pluggd/core/driver/storage/backingfs"
 	"github.com/pluggd/pluggd/core/errdefs"
 )
 
@@ -56,9 +57,9 @@ func New(ctx context.Context, opts storage.InitOptions) (storage.Driver, error) 
 	if err := checkKernel(ctx); err != nil {
 		return nil, err
 	}
-	fs, err := backingFS(home)
+	fs, err := backingfs.Of(home)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("aufs: %w", err)
 	}
 	if err := checkBackingFS(fs, home); err != nil {
 		return nil, err

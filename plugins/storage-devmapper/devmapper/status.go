@@ -3,11 +3,11 @@ package devmapper
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/pluggd/pluggd/core/driver/storage"
+	"github.com/pluggd/pluggd/core/driver/storage/backingfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -93,29 +93,11 @@ func humanSize(size float64) string {
 }
 
 // backingFS names the filesystem of the home's parent, with Docker's
-// names (graphdriver.FsNames).
+// names; "<unknown>" when it cannot be read.
 func backingFS(home string) string {
-	var sfs unix.Statfs_t
-	if err := unix.Statfs(filepath.Dir(home), &sfs); err != nil {
+	name, err := backingfs.Of(home)
+	if err != nil {
 		return "<unknown>"
 	}
-	switch int64(sfs.Type) {
-	case 0x61756673:
-		return "aufs"
-	case 0x9123683E:
-		return "btrfs"
-	case 0x0000EF53:
-		return "extfs"
-	case 0x01021994:
-		return "tmpfs"
-	case 0x58465342:
-		return "xfs"
-	case 0x2FC12FC1:
-		return "zfs"
-	case 0x6969:
-		return "nfs"
-	case 0x794c7630:
-		return "overlayfs"
-	}
-	return "<unknown>"
+	return name
 }

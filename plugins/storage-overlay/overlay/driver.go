@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/pluggd/pluggd/core/driver/storage"
+	"github.com/pluggd/pluggd/core/driver/storage/backingfs"
 	"github.com/pluggd/pluggd/core/errdefs"
 )
 
@@ -62,9 +63,9 @@ func New(ctx context.Context, opts storage.InitOptions) (storage.Driver, error) 
 	if err := checkKernel(ctx); err != nil {
 		return nil, err
 	}
-	fsName, err := backingFS(home)
+	fsName, err := backingfs.Of(home)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("overlay: %w", err)
 	}
 	switch fsName {
 	case "aufs", "overlayfs", "ecryptfs":
