@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/moby/sys/atomicwriter"
+
 	"github.com/pluggd/pluggd/core/driver/storage"
 	"github.com/pluggd/pluggd/core/errdefs"
 )
@@ -134,7 +136,7 @@ func (d *Driver) Create(ctx context.Context, id, parent string, opts storage.Cre
 			return err
 		}
 	}
-	return writeFileAtomic(d.layerFile(id), []byte(layersContent(parent, anc)))
+	return atomicwriter.WriteFile(d.layerFile(id), []byte(layersContent(parent, anc)), 0o600)
 }
 
 // hasChildren scans the layers files for one whose nearest ancestor is id:
@@ -235,27 +237,4 @@ func (d *Driver) finishLeftovers(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// writeFileAtomic replaces p with data so that a crash leaves the old or
-// the new content.
-func writeFileAtomic(p string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), p)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/moby/sys/atomicwriter"
+
 	"github.com/pluggd/pluggd/core/driver/storage/naivediff"
 
 	"github.com/pluggd/pluggd/core/archive"
@@ -33,7 +35,7 @@ func (d *Driver) ApplyDiff(ctx context.Context, id, parent string, diff io.Reade
 	// The parent first: metadata without it is ignored, so a crash
 	// between the two writes costs only byte-exactness.
 	os.Remove(filepath.Join(dir, metaFile))
-	if err := writeFileAtomic(filepath.Join(dir, metaParent), []byte(parent)); err != nil {
+	if err := atomicwriter.WriteFile(filepath.Join(dir, metaParent), []byte(parent), 0o600); err != nil {
 		return 0, err
 	}
 	return archive.Apply(ctx, d.diffDir(id), diff, archive.ApplyOptions{

@@ -90,29 +90,6 @@ func shortName() (string, error) {
 	return base32.StdEncoding.EncodeToString(b)[:26], nil
 }
 
-// writeFileAtomic replaces p with data so that a crash leaves the old or
-// the new content.
-func writeFileAtomic(p string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), p)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
-}
-
 // Create implements storage.Driver. The layer is built in a temporary
 // directory and renamed into place, so a crash never leaves half a layer
 // under its id.
