@@ -1,7 +1,7 @@
 // Package pluginrun runs the exec conformance suite (exectest) against a
-// driver through the plugin wire, the two ways a driver author needs
-// besides the suite's own in-process run:
+// driver the three ways a driver author needs:
 //
+//   - Direct: the driver called in this process, without the wire;
 //   - GRPC: the driver in this process behind the real gRPC glue
 //     (plugin.NewInProcess), so that everything crosses the wire;
 //   - Binary: the built plugin binary under the daemon's plugin Host,
@@ -9,8 +9,8 @@
 //     survive it and that a relaunched plugin finds them again.
 //
 // A plugin's test binary must play the plugin binary's other roles
-// (supervisor, init) in its TestMain, as its main does, for GRPC: the
-// in-process driver spawns supervisors from /proc/self/exe.
+// (supervisor, init) in its TestMain, as its main does, for Direct and
+// GRPC: the in-process driver spawns supervisors from /proc/self/exe.
 package pluginrun
 
 import (
@@ -41,6 +41,38 @@ func skipIfUnsupported(t testing.TB, need string, err error) {
 	if errdefs.IsNotImplemented(err) {
 		require.SkipOrFail(t, need, err.Error())
 	}
+}
+
+// Direct runs the suite against factory's driver called in this process,
+// without the wire. A driver in process cannot be killed apart from the
+// test, so "relaunching" it means abandoning the driver value and starting
+// a new one on the same root: that checks that the driver keeps no state
+// in memory that Restore cannot find again (Binary kills a real process).
+func Direct(t *testing.T, need string, factory exec.Factory) {
+	var mu sync.Mutex
+	roots := map[exec.Driver]string{} // each driver's root, for Relaunch
+	start := func(t *testing.T, root string) exec.Driver {
+		t.Helper()
+		d, err := factory(t.Context(), exec.InitOptions{Root: root, DaemonProtocolMinor: exec.ProtocolMinor})
+		skipIfUnsupported(t, need, err)
+		if err != nil {
+			t.Fatalf("starting the driver: %v", err)
+		}
+		mu.Lock()
+		roots[d] = root
+		mu.Unlock()
+		return d
+	}
+	exectest.RunWithOptions(t, func(t *testing.T) exec.Driver {
+		return start(t, exectest.StateRoot(t))
+	}, exectest.RunOptions{
+		Relaunch: func(t *testing.T, d exec.Driver) exec.Driver {
+			mu.Lock()
+			root := roots[d]
+			mu.Unlock()
+			return start(t, root)
+		},
+	})
 }
 
 // GRPC runs the suite against factory's driver served in this process
