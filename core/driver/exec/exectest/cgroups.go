@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/pluggd/pluggd/core/driver/exec"
 )
 
 // checkCgroupsRemoved: the container's cgroups are made under
@@ -14,19 +16,7 @@ import (
 // layout beyond the contract's "<parent>/...".
 func checkCgroupsRemoved(h *harness) {
 	spec := h.spec("sleep", "1000")
-	parent := "exectest-" + newID()[:8]
-	spec.CgroupParent = parent
-	st := h.run(spec)
-	dirs := cgroupDirs(h, st.Pid, parent)
-	h.t.Cleanup(func() {
-		// The parents are the suite's: remove them, deepest last made
-		// first, if the driver left them (Docker left its "docker").
-		for _, d := range dirs {
-			if i := strings.LastIndex(d, "/"+parent+"/"); i >= 0 {
-				syscall.Rmdir(d[:i+1+len(parent)])
-			}
-		}
-	})
+	st, parent, dirs := h.runInOwnCgroupParent(spec)
 	if len(dirs) == 0 {
 		b, _ := os.ReadFile("/proc/" + strconv.Itoa(st.Pid) + "/cgroup")
 		h.t.Fatalf("the container's init is in no cgroup under CgroupParent %q:\n%s", parent, b)
@@ -40,6 +30,27 @@ func checkCgroupsRemoved(h *harness) {
 			h.t.Errorf("cgroup %s is left after Delete", d)
 		}
 	}
+}
+
+// runInOwnCgroupParent runs spec under a CgroupParent of the check's own
+// and returns its state, the parent's name and the container's cgroup
+// directories; the parent is removed in the cleanup.
+func (h *harness) runInOwnCgroupParent(spec exec.ContainerSpec) (exec.State, string, []string) {
+	h.t.Helper()
+	parent := "exectest-" + newID()[:8]
+	spec.CgroupParent = parent
+	st := h.run(spec)
+	dirs := cgroupDirs(h, st.Pid, parent)
+	h.t.Cleanup(func() {
+		// The parents are the suite's: remove them, deepest last made
+		// first, if the driver left them (Docker left its "docker").
+		for _, d := range dirs {
+			if i := strings.LastIndex(d, "/"+parent+"/"); i >= 0 {
+				syscall.Rmdir(d[:i+1+len(parent)])
+			}
+		}
+	})
+	return st, parent, dirs
 }
 
 // cgroupDirs returns the directories of process pid's cgroups whose path

@@ -110,18 +110,8 @@ func checkCaps(add, drop []string, want map[int]bool) func(h *harness) {
 // memory.max on v2).
 func checkMemoryLimit(h *harness) {
 	spec := h.spec("sleep", "1000")
-	parent := "exectest-" + newID()[:8]
-	spec.CgroupParent = parent
 	spec.Resources.Memory = 48 << 20
-	st := h.run(spec)
-	dirs := cgroupDirs(h, st.Pid, parent)
-	h.t.Cleanup(func() {
-		for _, d := range dirs {
-			if i := strings.LastIndex(d, "/"+parent+"/"); i >= 0 {
-				syscall.Rmdir(d[:i+1+len(parent)])
-			}
-		}
-	})
+	st, parent, dirs := h.runInOwnCgroupParent(spec)
 	var found bool
 	for _, d := range dirs {
 		for _, f := range []string{"memory.limit_in_bytes", "memory.max"} {
