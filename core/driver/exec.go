@@ -37,7 +37,10 @@ type Exec struct {
 	log *slog.Logger
 }
 
-var _ exec.Driver = (*Exec)(nil)
+var (
+	_ exec.Driver = (*Exec)(nil)
+	_ exec.Execer = (*Exec)(nil)
+)
 
 // StartExec starts cfg's plugin, negotiates the contract version and
 // initialises the driver. A plugin that speaks another contract version or
@@ -181,4 +184,10 @@ func (e *Exec) Resume(ctx context.Context, id string) error {
 
 func (e *Exec) Stats(ctx context.Context, id string) (exec.Stats, error) {
 	return call(ctx, e.slot, "Stats", true, func(d *execplugin.Client) (exec.Stats, error) { return d.Stats(ctx, id) })
+}
+
+// Exec starts a process in a running container (exec.Execer). It is not
+// retried after a relaunch: the process may have started.
+func (e *Exec) Exec(ctx context.Context, id string, spec exec.ExecSpec) (exec.ExecState, error) {
+	return call(ctx, e.slot, "Exec", false, func(d *execplugin.Client) (exec.ExecState, error) { return d.Exec(ctx, id, spec) })
 }

@@ -38,10 +38,16 @@
 //
 // # Capabilities
 //
-// Optional behaviours (pause, stats, LXC configuration, ...) are declared in
+// Optional behaviours (pause, stats, LXC configuration, exec, ...) are declared in
 // Capabilities. The daemon decides by these flags, never by the driver's
 // name, and answers a client's request for a missing capability with a
 // clear error instead of calling the driver.
+//
+// # Versions
+//
+// v1.0 is the Driver interface. v1.1 added Execer (docker exec) and
+// Capabilities.Exec; minor versions only add, so a v1.0 driver runs under
+// a v1.1 daemon without exec.
 //
 // This package imports only the standard library and core/errdefs.
 package exec

@@ -9,7 +9,8 @@ import (
 // Protocol version of this contract.
 const (
 	ProtocolMajor = 1
-	ProtocolMinor = 0
+	// ProtocolMinor 1 added Execer and Capabilities.Exec.
+	ProtocolMinor = 1
 )
 
 // Driver is what an execution driver implements: the control plane of its
@@ -98,6 +99,8 @@ type Capabilities struct {
 	Stats   bool // Stats
 	Tty     bool // Process.Terminal
 	LxcConf bool // ContainerSpec.LxcConf is honoured
+	// Exec: the driver implements Execer (since v1.1).
+	Exec bool
 }
 
 // ContainerSpec is everything a driver needs to run a container.

@@ -2,11 +2,13 @@ package plugin
 
 import (
 	"context"
+	"fmt"
 	"syscall"
 
 	"github.com/pluggd/pluggd/core/driver/exec"
 	execv1 "github.com/pluggd/pluggd/core/driver/exec/plugin/proto"
 	"github.com/pluggd/pluggd/core/driver/pluginrpc"
+	"github.com/pluggd/pluggd/core/errdefs"
 	"google.golang.org/grpc"
 )
 
@@ -17,9 +19,18 @@ type Client struct {
 	conn  grpc.ClientConnInterface
 	rpc   execv1.ExecClient
 	close func() error
+
+	// plugin is the contract version the plugin announced in Negotiate
+	// (zero before): calls added after it are refused without a round
+	// trip, with both versions in the message.
+	plugin pluginrpc.Version
+	label  string
 }
 
-var _ exec.Driver = (*Client)(nil)
+var (
+	_ exec.Driver = (*Client)(nil)
+	_ exec.Execer = (*Client)(nil)
+)
 
 // NewClient returns a Client on conn. It does not own conn.
 func NewClient(conn grpc.ClientConnInterface) *Client {
@@ -40,7 +51,21 @@ func (c *Client) Close() error {
 // MinProtocolMinor with a *pluginrpc.VersionError naming label (the
 // plugin's path) and both versions.
 func (c *Client) Negotiate(ctx context.Context, label string) (pluginrpc.Version, error) {
-	return pluginrpc.NegotiateKind(ctx, c.conn, pluginrpc.KindExec, Version(), MinProtocolMinor, label)
+	v, err := pluginrpc.NegotiateKind(ctx, c.conn, pluginrpc.KindExec, Version(), MinProtocolMinor, label)
+	if err == nil {
+		c.plugin, c.label = v, label
+	}
+	return v, err
+}
+
+// needs refuses a call added in minor version minor when the plugin
+// announced an older one. Without a negotiation (tests that skip it) the
+// call is made and an old plugin answers it as not implemented.
+func (c *Client) needs(minor int, call string) error {
+	if c.plugin.Major == 0 || c.plugin.Minor >= minor {
+		return nil
+	}
+	return errdefs.NotImplemented(fmt.Errorf("exec plugin %q speaks contract %s, which has no %s: it needs v%d.%d", c.label, c.plugin, call, exec.ProtocolMajor, minor))
 }
 
 // Init starts the driver in the plugin (its Factory) and returns its Info.
@@ -119,4 +144,12 @@ func (c *Client) Resume(ctx context.Context, id string) error {
 
 func (c *Client) Stats(ctx context.Context, id string) (exec.Stats, error) {
 	return unary(ctx, c.rpc.Stats, &execv1.StatsRequest{Id: id}, statsFromProto)
+}
+
+// Exec is exec.Execer's method, added in v1.1.
+func (c *Client) Exec(ctx context.Context, id string, spec exec.ExecSpec) (exec.ExecState, error) {
+	if err := c.needs(1, "Exec"); err != nil {
+		return exec.ExecState{}, err
+	}
+	return unary(ctx, c.rpc.Exec, &execv1.ExecRequest{Id: id, Spec: execSpecToProto(spec)}, execStateFromProto)
 }

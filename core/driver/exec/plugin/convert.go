@@ -36,6 +36,7 @@ func infoToProto(i exec.Info) *execv1.Info {
 			Stats:   i.Capabilities.Stats,
 			Tty:     i.Capabilities.Tty,
 			LxcConf: i.Capabilities.LxcConf,
+			Exec:    i.Capabilities.Exec,
 		},
 	}
 }
@@ -49,6 +50,7 @@ func infoFromProto(i *execv1.Info) exec.Info {
 			Stats:   c.GetStats(),
 			Tty:     c.GetTty(),
 			LxcConf: c.GetLxcConf(),
+			Exec:    c.GetExec(),
 		},
 	}
 }
@@ -112,24 +114,13 @@ func signalToProto(sig syscall.Signal) uint32 { return uint32(sig) }
 func signalFromProto(n uint32) syscall.Signal { return syscall.Signal(n) }
 
 func specToProto(s exec.ContainerSpec) *execv1.ContainerSpec {
-	p := s.Process
 	out := &execv1.ContainerSpec{
-		Id:             s.ID,
-		Rootfs:         s.Rootfs,
-		ReadonlyRootfs: s.ReadonlyRootfs,
-		Hostname:       s.Hostname,
-		Domainname:     s.Domainname,
-		Process: &execv1.Process{
-			Args:          p.Args,
-			Env:           p.Env,
-			Cwd:           p.Cwd,
-			User:          p.User,
-			Terminal:      p.Terminal,
-			OpenStdin:     p.OpenStdin,
-			StdinOnce:     p.StdinOnce,
-			ConsoleWidth:  uint32(p.ConsoleWidth),
-			ConsoleHeight: uint32(p.ConsoleHeight),
-		},
+		Id:               s.ID,
+		Rootfs:           s.Rootfs,
+		ReadonlyRootfs:   s.ReadonlyRootfs,
+		Hostname:         s.Hostname,
+		Domainname:       s.Domainname,
+		Process:          processToProto(s.Process),
 		SharedNamespaces: s.SharedNamespaces,
 		CapAdd:           s.CapAdd,
 		CapDrop:          s.CapDrop,
@@ -164,24 +155,14 @@ func specToProto(s exec.ContainerSpec) *execv1.ContainerSpec {
 }
 
 func specFromProto(s *execv1.ContainerSpec) exec.ContainerSpec {
-	p, r := s.GetProcess(), s.GetResources()
+	r := s.GetResources()
 	out := exec.ContainerSpec{
-		ID:             s.GetId(),
-		Rootfs:         s.GetRootfs(),
-		ReadonlyRootfs: s.GetReadonlyRootfs(),
-		Hostname:       s.GetHostname(),
-		Domainname:     s.GetDomainname(),
-		Process: exec.Process{
-			Args:          p.GetArgs(),
-			Env:           p.GetEnv(),
-			Cwd:           p.GetCwd(),
-			User:          p.GetUser(),
-			Terminal:      p.GetTerminal(),
-			OpenStdin:     p.GetOpenStdin(),
-			StdinOnce:     p.GetStdinOnce(),
-			ConsoleWidth:  uint16(p.GetConsoleWidth()),
-			ConsoleHeight: uint16(p.GetConsoleHeight()),
-		},
+		ID:               s.GetId(),
+		Rootfs:           s.GetRootfs(),
+		ReadonlyRootfs:   s.GetReadonlyRootfs(),
+		Hostname:         s.GetHostname(),
+		Domainname:       s.GetDomainname(),
+		Process:          processFromProto(s.GetProcess()),
 		SharedNamespaces: s.GetSharedNamespaces(),
 		CapAdd:           s.GetCapAdd(),
 		CapDrop:          s.GetCapDrop(),
@@ -213,4 +194,48 @@ func specFromProto(s *execv1.ContainerSpec) exec.ContainerSpec {
 		out.LxcConf = append(out.LxcConf, [2]string{kv.GetKey(), kv.GetValue()})
 	}
 	return out
+}
+
+func processToProto(p exec.Process) *execv1.Process {
+	return &execv1.Process{
+		Args:          p.Args,
+		Env:           p.Env,
+		Cwd:           p.Cwd,
+		User:          p.User,
+		Terminal:      p.Terminal,
+		OpenStdin:     p.OpenStdin,
+		StdinOnce:     p.StdinOnce,
+		ConsoleWidth:  uint32(p.ConsoleWidth),
+		ConsoleHeight: uint32(p.ConsoleHeight),
+	}
+}
+
+func processFromProto(p *execv1.Process) exec.Process {
+	return exec.Process{
+		Args:          p.GetArgs(),
+		Env:           p.GetEnv(),
+		Cwd:           p.GetCwd(),
+		User:          p.GetUser(),
+		Terminal:      p.GetTerminal(),
+		OpenStdin:     p.GetOpenStdin(),
+		StdinOnce:     p.GetStdinOnce(),
+		ConsoleWidth:  uint16(p.GetConsoleWidth()),
+		ConsoleHeight: uint16(p.GetConsoleHeight()),
+	}
+}
+
+func execSpecToProto(s exec.ExecSpec) *execv1.ExecSpec {
+	return &execv1.ExecSpec{Id: s.ID, Process: processToProto(s.Process), Privileged: s.Privileged, Attached: s.Attached}
+}
+
+func execSpecFromProto(s *execv1.ExecSpec) exec.ExecSpec {
+	return exec.ExecSpec{ID: s.GetId(), Process: processFromProto(s.GetProcess()), Privileged: s.GetPrivileged(), Attached: s.GetAttached()}
+}
+
+func execStateToProto(s exec.ExecState) *execv1.ExecResponse {
+	return &execv1.ExecResponse{Id: s.ID, Pid: int64(s.Pid), Supervisor: s.Supervisor}
+}
+
+func execStateFromProto(r *execv1.ExecResponse) exec.ExecState {
+	return exec.ExecState{ID: r.GetId(), Pid: int(r.GetPid()), Supervisor: r.GetSupervisor()}
 }

@@ -2,12 +2,14 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 
 	"github.com/pluggd/pluggd/core/driver/exec"
 	execv1 "github.com/pluggd/pluggd/core/driver/exec/plugin/proto"
 	"github.com/pluggd/pluggd/core/driver/pluginrpc"
+	"github.com/pluggd/pluggd/core/errdefs"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -155,5 +157,18 @@ func (s *Server) Stats(ctx context.Context, req *execv1.StatsRequest) (*execv1.S
 	return serve(s, func(d exec.Driver) (*execv1.StatsResponse, error) {
 		st, err := d.Stats(ctx, req.GetId())
 		return statsToProto(st), err
+	})
+}
+
+// Exec serves exec.Execer (v1.1); a driver that does not implement it is
+// answered as not implemented, which the client maps to NotImplemented.
+func (s *Server) Exec(ctx context.Context, req *execv1.ExecRequest) (*execv1.ExecResponse, error) {
+	return serve(s, func(d exec.Driver) (*execv1.ExecResponse, error) {
+		x, ok := d.(exec.Execer)
+		if !ok {
+			return nil, errdefs.NotImplemented(errors.New("this exec driver does not implement exec"))
+		}
+		st, err := x.Exec(ctx, req.GetId(), execSpecFromProto(req.GetSpec()))
+		return execStateToProto(st), err
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -114,6 +115,78 @@ func (c *Client) Wait(ctx context.Context) (exec.ExitStatus, time.Time, error) {
 	return resp.Exit.status(), resp.Exit.FinishedAt, nil
 }
 
+// Exec starts an exec process in the running container through the
+// supervisor's Runtime (supervisor.RuntimeExecer) and returns once it
+// runs; drivers' exec.Execer.Exec use it. Errors are classed as
+// exec.Execer documents; a supervisor whose Runtime cannot exec, or that
+// predates exec, gives a NotImplemented error.
+func (c *Client) Exec(ctx context.Context, spec exec.ExecSpec) (ExecInfo, error) {
+	resp, conn, err := c.call(ctx, request{Op: opExec, ExecSpec: execSpecOf(spec)})
+	if err != nil {
+		return ExecInfo{}, execOpError(err)
+	}
+	conn.Close()
+	if resp.Exec == nil {
+		return ExecInfo{}, errors.New("supervisor protocol: exec answer without exec info")
+	}
+	return *resp.Exec, nil
+}
+
+// ExecInfo describes exec process id: running, or how it ended. An
+// unknown id is a NotFound error.
+func (c *Client) ExecInfo(ctx context.Context, id string) (ExecInfo, error) {
+	resp, conn, err := c.call(ctx, request{Op: opExecInfo, Exec: id})
+	if err != nil {
+		return ExecInfo{}, execOpError(err)
+	}
+	conn.Close()
+	if resp.Exec == nil {
+		return ExecInfo{}, errors.New("supervisor protocol: exec-info answer without exec info")
+	}
+	return *resp.Exec, nil
+}
+
+// AttachExec connects to exec process id's stdio, as Attach does to the
+// container's. An exec started with ExecSpec.Attached holds its output
+// until the first attachment, which therefore sees all of it.
+func (c *Client) AttachExec(ctx context.Context, id string, opts AttachOptions) (*Attachment, error) {
+	a, err := c.attach(ctx, request{Op: opExecAttach, Exec: id, Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr})
+	return a, execOpError(err)
+}
+
+// ResizeExec sets exec process id's terminal size; without a terminal it
+// does nothing.
+func (c *Client) ResizeExec(ctx context.Context, id string, width, height uint16) error {
+	_, conn, err := c.call(ctx, request{Op: opExecResize, Exec: id, Width: width, Height: height})
+	if err != nil {
+		return execOpError(err)
+	}
+	return conn.Close()
+}
+
+// WaitExec blocks until exec process id has exited and its output was
+// delivered, and returns its status and the time it exited.
+func (c *Client) WaitExec(ctx context.Context, id string) (exec.ExitStatus, time.Time, error) {
+	resp, conn, err := c.call(ctx, request{Op: opExecWait, Exec: id})
+	if err != nil {
+		return exec.ExitStatus{}, time.Time{}, execOpError(err)
+	}
+	conn.Close()
+	if resp.Exit == nil {
+		return exec.ExitStatus{}, time.Time{}, errors.New("supervisor protocol: wait answer without exit status")
+	}
+	return resp.Exit.status(), resp.Exit.FinishedAt, nil
+}
+
+// execOpError reports a supervisor that does not know the exec ops (built
+// before contract v1.1) as NotImplemented.
+func execOpError(err error) error {
+	if err != nil && errdefs.IsInvalidParameter(err) && strings.Contains(err.Error(), "unknown op") {
+		return errdefs.NotImplemented(fmt.Errorf("this container's supervisor predates exec: %w", err))
+	}
+	return err
+}
+
 // AttachOptions selects the streams of an attachment.
 type AttachOptions struct {
 	Stdin, Stdout, Stderr bool
@@ -148,7 +221,12 @@ type Attachment struct {
 // Attach connects to the container's stdio. Attaching before Start sees
 // all output. ctx bounds the whole attachment: cancelling it detaches.
 func (c *Client) Attach(ctx context.Context, opts AttachOptions) (*Attachment, error) {
-	_, conn, err := c.call(ctx, request{Op: opAttach, Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr})
+	return c.attach(ctx, request{Op: opAttach, Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr})
+}
+
+func (c *Client) attach(ctx context.Context, req request) (*Attachment, error) {
+	opts := AttachOptions{Stdin: req.Stdin, Stdout: req.Stdout, Stderr: req.Stderr}
+	_, conn, err := c.call(ctx, req)
 	if err != nil {
 		return nil, err
 	}

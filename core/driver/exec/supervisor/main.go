@@ -88,12 +88,13 @@ func Main(ctx context.Context, rt Runtime) int {
 		return fail(err)
 	}
 	s := &supervisor{
-		cfg:       cfg,
-		dir:       dir,
-		rt:        rt,
-		attachers: map[*attacher]struct{}{},
-		exited:    make(chan struct{}),
-		done:      make(chan struct{}),
+		cfg:    cfg,
+		dir:    dir,
+		rt:     rt,
+		init:   newProc(cfg.Terminal, cfg.OpenStdin, cfg.StdinOnce, false),
+		execs:  map[string]*execProc{},
+		execOf: map[int]*execProc{},
+		exited: make(chan struct{}),
 	}
 	code, err := s.run(ctx, report)
 	if err != nil {
@@ -109,27 +110,22 @@ type supervisor struct {
 	rt    Runtime
 	ident Identity
 
-	// reapMu is held while the Runtime creates or starts the container
-	// (the supervisor reaps nothing then, see Runtime) and while reaping
-	// or signalling, so that a signal never reaches a reused pid.
+	// reapMu is held while the Runtime creates, starts or execs (the
+	// supervisor reaps nothing then, see Runtime) and while reaping or
+	// signalling, so that a signal never reaches a reused pid.
 	reapMu  sync.Mutex
-	initPid int // 0 once reaped
-	pid     int // the pid reported (Created.ContainerPid or the init's), never changes
+	initPid int                // 0 once reaped
+	execOf  map[int]*execProc  // exec processes not reaped yet, by reaped pid
+	pid     int                // the pid reported (Created.ContainerPid or the init's), never changes
+	init    *proc              // the init's stdio and exit record
+	exited  chan struct{}      // the init was reaped
+	waitSt  syscall.WaitStatus // the init's
 
 	mu        sync.Mutex
 	status    exec.Status
 	startedAt time.Time
-	exit      *exitRecord // set once recorded, before done closes
-	attachers map[*attacher]struct{}
-	stdinOnce bool // the first stdin client has ended
-
-	stdinMu sync.Mutex
-	stdin   *os.File // pipe write end or console master; nil when closed
-	console *os.File
-
-	exited chan struct{} // the init was reaped
-	waitSt syscall.WaitStatus
-	done   chan struct{} // exit recorded, output all delivered
+	execs     map[string]*execProc // by exec id, kept until the supervisor exits
+	ending    bool                 // the init exited: no new exec
 
 	conns sync.WaitGroup
 	// active counts the connections being handled; waitAnswered is set
@@ -185,7 +181,7 @@ func (s *supervisor) run(ctx context.Context, report func(syncMessage)) (int, er
 		logw = jsonlog.NewWriter(logf)
 	}
 
-	stdio, parentEnds, err := s.makeStdio()
+	stdio, parentEnds, err := s.init.makeStdio(s.cfg.ConsoleWidth, s.cfg.ConsoleHeight)
 	if err != nil {
 		closeListener()
 		return 0, err
@@ -193,18 +189,12 @@ func (s *supervisor) run(ctx context.Context, report func(syncMessage)) (int, er
 	s.reapMu.Lock()
 	created, err := s.rt.Create(ctx, stdio)
 	s.reapMu.Unlock()
-	for _, f := range []*os.File{stdio.Stdin, stdio.Stdout, stdio.Stderr} {
-		if f != nil {
-			f.Close()
-		}
-	}
+	closeChildEnds(stdio)
 	if err == nil && s.cfg.Terminal && created.Console == nil {
 		err = errors.New("runtime created a terminal container without returning the console")
 	}
 	if err != nil {
-		for _, f := range parentEnds {
-			f.Close()
-		}
+		closeFiles(parentEnds)
 		closeListener()
 		s.reap() // whatever the runtime left exiting
 		return 0, err
@@ -214,17 +204,7 @@ func (s *supervisor) run(ctx context.Context, report func(syncMessage)) (int, er
 	if created.ContainerPid > 0 {
 		s.pid = created.ContainerPid
 	}
-	outputs := parentEnds[1:]
-	if s.cfg.Terminal {
-		s.console = created.Console
-		s.stdin = created.Console
-		outputs = []*os.File{created.Console, nil}
-		if s.cfg.ConsoleWidth > 0 && s.cfg.ConsoleHeight > 0 {
-			s.resize(s.cfg.ConsoleWidth, s.cfg.ConsoleHeight)
-		}
-	} else {
-		s.stdin = parentEnds[0]
-	}
+	s.init.setStdio(parentEnds, created.Console, s.cfg.ConsoleWidth, s.cfg.ConsoleHeight)
 	s.status = exec.StatusCreated
 	if err := writeJSON(s.dir, StatusFile, statusRecord{Status: exec.StatusCreated, Pid: s.pid}); err != nil {
 		unix.Kill(created.Pid, unix.SIGKILL)
@@ -235,22 +215,7 @@ func (s *supervisor) run(ctx context.Context, report func(syncMessage)) (int, er
 	}
 	report(syncMessage{Pid: s.pid, Identity: ident})
 
-	var copiers sync.WaitGroup
-	for i, f := range outputs {
-		if f == nil {
-			continue
-		}
-		stream := byte(streamStdout + i)
-		var sw *jsonlog.StreamWriter
-		if logw != nil {
-			sw = logw.Stream([]string{"stdout", "stderr"}[i])
-		}
-		copiers.Add(1)
-		go func() {
-			defer copiers.Done()
-			s.copyOutput(f, stream, sw)
-		}()
-	}
+	s.init.startCopiers(logw)
 	go s.serve(ctx, ln)
 	// The reaper runs until the process ends: orphans may exit after the
 	// init.
@@ -263,28 +228,7 @@ func (s *supervisor) run(ctx context.Context, report func(syncMessage)) (int, er
 
 	<-s.exited
 	status := waitStatus(s.waitSt)
-
-	// Output: until every writer closed it, or the grace ends.
-	outDone := make(chan struct{})
-	go func() { copiers.Wait(); close(outDone) }()
-	select {
-	case <-outDone:
-	case <-time.After(outputGrace):
-		// Closing the read ends unblocks the copiers (pipes and ptys are
-		// in Go's poller); what an orphan writes later is lost.
-		for _, f := range outputs {
-			if f != nil {
-				f.Close()
-			}
-		}
-		<-outDone
-	}
-	for _, f := range outputs {
-		if f != nil {
-			f.Close()
-		}
-	}
-	s.closeStdin()
+	s.init.drainOutput(outputGrace)
 
 	status = s.rt.Exited(ctx, status)
 	rec := exitRecord{Code: status.Code, OOMKilled: status.OOMKilled, Error: status.Error, FinishedAt: time.Now().UTC()}
@@ -302,16 +246,14 @@ func (s *supervisor) run(ctx context.Context, report func(syncMessage)) (int, er
 	if err := s.rt.Destroy(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "supervisor: destroy: %v\n", err)
 	}
+	// Exec processes end with the container; their clients hear of it
+	// before the container's waiters do.
+	s.endExecs()
 
 	s.mu.Lock()
-	s.exit = &rec
 	s.status = exec.StatusStopped
-	atts := s.attacherList()
 	s.mu.Unlock()
-	close(s.done)
-	for _, a := range atts {
-		a.finish(rec)
-	}
+	s.init.finish(rec)
 	if logf != nil {
 		logf.Sync()
 	}
@@ -340,41 +282,8 @@ func (s *supervisor) linger() {
 	}
 }
 
-// makeStdio returns the Stdio for Runtime.Create and the supervisor's ends
-// [stdin write, stdout read, stderr read] (nil where absent).
-func (s *supervisor) makeStdio() (Stdio, []*os.File, error) {
-	if s.cfg.Terminal {
-		return Stdio{Terminal: true, Width: s.cfg.ConsoleWidth, Height: s.cfg.ConsoleHeight}, []*os.File{nil, nil, nil}, nil
-	}
-	var stdio Stdio
-	ends := make([]*os.File, 3)
-	closeAll := func() {
-		for _, f := range append(ends, stdio.Stdin, stdio.Stdout, stdio.Stderr) {
-			if f != nil {
-				f.Close()
-			}
-		}
-	}
-	var err error
-	if s.cfg.OpenStdin {
-		if stdio.Stdin, ends[0], err = os.Pipe(); err != nil {
-			closeAll()
-			return Stdio{}, nil, err
-		}
-	}
-	if ends[1], stdio.Stdout, err = os.Pipe(); err != nil {
-		closeAll()
-		return Stdio{}, nil, err
-	}
-	if ends[2], stdio.Stderr, err = os.Pipe(); err != nil {
-		closeAll()
-		return Stdio{}, nil, err
-	}
-	return stdio, ends, nil
-}
-
-// reap reaps every exited child and reports whether the init is among
-// those reaped so far. It does nothing while the Runtime creates or starts
+// reap reaps every exited child, hands exec processes' statuses to them,
+// and reports whether the init is among those reaped so far. It does nothing while the Runtime creates or starts
 // the container (reapMu).
 func (s *supervisor) reap() bool {
 	s.reapMu.Lock()
@@ -392,6 +301,9 @@ func (s *supervisor) reap() bool {
 			s.waitSt = ws
 			s.initPid = 0
 			close(s.exited)
+		} else if x := s.execOf[pid]; x != nil {
+			delete(s.execOf, pid)
+			x.reaped(waitStatus(ws))
 		}
 	}
 	select {
@@ -410,109 +322,4 @@ func waitStatus(ws syscall.WaitStatus) exec.ExitStatus {
 		return exec.ExitStatus{Code: 128 + int(ws.Signal())}
 	}
 	return exec.ExitStatus{Code: 128, Error: fmt.Sprintf("unexpected wait status %#x", uint32(ws))}
-}
-
-// copyOutput copies one output stream to the log and the attached clients
-// until EOF. A terminal master reports EIO once the last slave descriptor
-// closed, which is its end of file.
-func (s *supervisor) copyOutput(f *os.File, stream byte, sw *jsonlog.StreamWriter) {
-	buf := make([]byte, copyBuf)
-	for {
-		n, err := f.Read(buf)
-		if n > 0 {
-			if sw != nil {
-				sw.Write(buf[:n])
-			}
-			s.broadcast(stream, buf[:n])
-		}
-		if err != nil {
-			break
-		}
-	}
-	if sw != nil {
-		sw.Close()
-	}
-}
-
-func (s *supervisor) broadcast(stream byte, p []byte) {
-	s.mu.Lock()
-	atts := s.attacherList()
-	s.mu.Unlock()
-	for _, a := range atts {
-		if !a.wants(stream) {
-			continue
-		}
-		if err := a.write(stream, p); err != nil {
-			s.detach(a)
-		}
-	}
-}
-
-func (s *supervisor) attacherList() []*attacher {
-	atts := make([]*attacher, 0, len(s.attachers))
-	for a := range s.attachers {
-		atts = append(atts, a)
-	}
-	return atts
-}
-
-func (s *supervisor) detach(a *attacher) {
-	s.mu.Lock()
-	delete(s.attachers, a)
-	s.mu.Unlock()
-	a.conn.Close()
-}
-
-// stdinEnded is called once for each client attached with stdin when its
-// stdin ends (zero-length frame or gone): with StdinOnce the first one
-// closes the container's stdin. With a terminal the stdin is the master
-// itself and stays open, as in Docker 1.7.
-func (s *supervisor) stdinEnded() {
-	s.mu.Lock()
-	first := !s.stdinOnce
-	s.stdinOnce = true
-	s.mu.Unlock()
-	if first && s.cfg.StdinOnce && !s.cfg.Terminal {
-		s.closeStdin()
-	}
-}
-
-func (s *supervisor) writeStdin(p []byte) {
-	s.stdinMu.Lock()
-	defer s.stdinMu.Unlock()
-	if s.stdin != nil {
-		// A container that does not read its stdin blocks its writers,
-		// which is back-pressure on the client; one that exited gives
-		// EPIPE, which drops the data.
-		s.stdin.Write(p)
-	}
-}
-
-func (s *supervisor) closeStdin() {
-	s.stdinMu.Lock()
-	defer s.stdinMu.Unlock()
-	if s.stdin != nil && s.stdin != s.console {
-		s.stdin.Close()
-	}
-	s.stdin = nil
-}
-
-func (s *supervisor) resize(width, height uint16) error {
-	if s.console == nil {
-		return nil
-	}
-	rc, err := s.console.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var ioErr error
-	// Control, not Fd: Fd would switch the master to blocking mode and
-	// stop Close from interrupting the copier's Read.
-	err = rc.Control(func(fd uintptr) {
-		ioErr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: height, Col: width})
-	})
-	if err != nil {
-		return err
-	}
-	return ioErr
 }

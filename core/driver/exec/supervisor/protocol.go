@@ -20,6 +20,14 @@ const (
 	opResize = "resize"
 	opWait   = "wait"
 	opSignal = "signal"
+
+	// Added with exec (contract v1.1); an older supervisor answers them
+	// as an unknown op, which the client reports as NotImplemented.
+	opExec       = "exec"
+	opExecAttach = "exec-attach"
+	opExecResize = "exec-resize"
+	opExecWait   = "exec-wait"
+	opExecInfo   = "exec-info"
 )
 
 // Stream numbers of the attach frames (Docker's multiplexed format, plus
@@ -45,6 +53,49 @@ type request struct {
 	Width   uint16 `json:"width,omitempty"`
 	Height  uint16 `json:"height,omitempty"`
 	Signal  int    `json:"signal,omitempty"`
+	// Exec names the exec process of the exec-* ops; ExecSpec is the
+	// process to start ("exec").
+	Exec     string    `json:"exec,omitempty"`
+	ExecSpec *execSpec `json:"exec_spec,omitempty"`
+}
+
+// execSpec is exec.ExecSpec on the wire.
+type execSpec struct {
+	ID            string   `json:"id"`
+	Args          []string `json:"args"`
+	Env           []string `json:"env,omitempty"`
+	Cwd           string   `json:"cwd,omitempty"`
+	User          string   `json:"user,omitempty"`
+	Terminal      bool     `json:"terminal,omitempty"`
+	OpenStdin     bool     `json:"open_stdin,omitempty"`
+	StdinOnce     bool     `json:"stdin_once,omitempty"`
+	ConsoleWidth  uint16   `json:"console_width,omitempty"`
+	ConsoleHeight uint16   `json:"console_height,omitempty"`
+	Privileged    bool     `json:"privileged,omitempty"`
+	Attached      bool     `json:"attached,omitempty"`
+}
+
+func execSpecOf(s exec.ExecSpec) *execSpec {
+	p := s.Process
+	return &execSpec{
+		ID: s.ID, Args: p.Args, Env: p.Env, Cwd: p.Cwd, User: p.User,
+		Terminal: p.Terminal, OpenStdin: p.OpenStdin, StdinOnce: p.StdinOnce,
+		ConsoleWidth: p.ConsoleWidth, ConsoleHeight: p.ConsoleHeight,
+		Privileged: s.Privileged, Attached: s.Attached,
+	}
+}
+
+func (w *execSpec) spec() exec.ExecSpec {
+	return exec.ExecSpec{
+		ID: w.ID,
+		Process: exec.Process{
+			Args: w.Args, Env: w.Env, Cwd: w.Cwd, User: w.User,
+			Terminal: w.Terminal, OpenStdin: w.OpenStdin, StdinOnce: w.StdinOnce,
+			ConsoleWidth: w.ConsoleWidth, ConsoleHeight: w.ConsoleHeight,
+		},
+		Privileged: w.Privileged,
+		Attached:   w.Attached,
+	}
 }
 
 // response is the one JSON line the supervisor answers.
@@ -56,6 +107,7 @@ type response struct {
 	Class errdefs.Class `json:"class,omitempty"`
 	Info  *Info         `json:"info,omitempty"`
 	Exit  *exitRecord   `json:"exit,omitempty"`
+	Exec  *ExecInfo     `json:"exec_info,omitempty"`
 }
 
 // exitRecord is exit.json and the payload of wait answers and stream-3

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"sync"
 	"syscall"
 	"time"
 
@@ -62,8 +60,27 @@ func (s *supervisor) handle(ctx context.Context, conn *net.UnixConn) {
 		conn.Close()
 		return
 	}
-	if req.Op == opAttach {
-		s.attach(conn, req) // owns conn from here
+	// The process a request is about: the init, or an exec process.
+	p := s.init
+	switch req.Op {
+	case opExecAttach, opExecResize, opExecWait, opExecInfo:
+		x, err := s.lookupExec(req.Exec)
+		if err != nil {
+			s.answer(conn, errorResponse(err))
+			conn.Close()
+			return
+		}
+		if req.Op == opExecInfo {
+			info := x.info()
+			s.answer(conn, response{Exec: &info})
+			conn.Close()
+			return
+		}
+		p = x.proc
+	}
+	switch req.Op {
+	case opAttach, opExecAttach:
+		p.attach(conn, req) // owns conn from here
 		return
 	}
 	defer conn.Close()
@@ -83,13 +100,24 @@ func (s *supervisor) handle(ctx context.Context, conn *net.UnixConn) {
 			return
 		}
 		s.answer(conn, response{})
-	case opResize:
-		if err := s.resize(req.Width, req.Height); err != nil {
+	case opExec:
+		if req.ExecSpec == nil {
+			s.answer(conn, errorResponse(errdefs.InvalidParameter(errors.New("supervisor protocol: exec without a spec"))))
+			return
+		}
+		info, err := s.exec(ctx, req.ExecSpec.spec())
+		if err != nil {
+			s.answer(conn, errorResponse(err))
+			return
+		}
+		s.answer(conn, response{Exec: &info})
+	case opResize, opExecResize:
+		if err := p.resize(req.Width, req.Height); err != nil {
 			s.answer(conn, errorResponse(fmt.Errorf("resize terminal: %w", err)))
 			return
 		}
 		s.answer(conn, response{})
-	case opWait:
+	case opWait, opExecWait:
 		// A client that goes away stops waiting: its connection reads EOF.
 		gone := make(chan struct{})
 		go func() {
@@ -98,11 +126,8 @@ func (s *supervisor) handle(ctx context.Context, conn *net.UnixConn) {
 			close(gone)
 		}()
 		select {
-		case <-s.done:
-			s.mu.Lock()
-			rec := *s.exit
-			s.mu.Unlock()
-			if s.answer(conn, response{Exit: &rec}) == nil {
+		case <-p.done:
+			if s.answer(conn, response{Exit: p.exitRecord()}) == nil && p == s.init {
 				s.waitAnswered.Store(true)
 			}
 		case <-gone:
@@ -114,7 +139,6 @@ func (s *supervisor) handle(ctx context.Context, conn *net.UnixConn) {
 
 func (s *supervisor) info() Info {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	info := Info{
 		ID:            s.cfg.ID,
 		Status:        s.status,
@@ -124,10 +148,11 @@ func (s *supervisor) info() Info {
 		Terminal:      s.cfg.Terminal,
 		OpenStdin:     s.cfg.OpenStdin,
 	}
-	if s.exit != nil {
-		st := s.exit.status()
+	s.mu.Unlock()
+	if rec := s.init.exitRecord(); rec != nil {
+		st := rec.status()
 		info.Exit = &st
-		info.FinishedAt = s.exit.FinishedAt
+		info.FinishedAt = rec.FinishedAt
 	} else {
 		select {
 		case <-s.exited:
@@ -171,111 +196,4 @@ func (s *supervisor) signal(sig syscall.Signal) error {
 		return fmt.Errorf("signal container %s: %w", s.cfg.ID, err)
 	}
 	return nil
-}
-
-// attacher is one attached client.
-type attacher struct {
-	conn           net.Conn
-	stdout, stderr bool
-	mu             sync.Mutex // one frame at a time
-	finished       bool
-}
-
-func (a *attacher) wants(stream byte) bool {
-	return stream == streamStdout && a.stdout || stream == streamStderr && a.stderr
-}
-
-func (a *attacher) write(stream byte, p []byte) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.finished {
-		return net.ErrClosed
-	}
-	return writeFrame(a.conn, stream, p)
-}
-
-// finish sends the exit frame and closes the connection for writing; the
-// client closes its end when it has read everything.
-func (a *attacher) finish(rec exitRecord) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.finished {
-		return
-	}
-	a.finished = true
-	b, _ := json.Marshal(rec)
-	writeFrame(a.conn, streamExit, b)
-	if uc, ok := a.conn.(*net.UnixConn); ok {
-		uc.CloseWrite()
-	} else {
-		a.conn.Close()
-	}
-}
-
-func (s *supervisor) attach(conn *net.UnixConn, req request) {
-	a := &attacher{conn: conn, stdout: req.Stdout, stderr: req.Stderr}
-	withStdin := req.Stdin && s.cfg.OpenStdin
-	if s.cfg.Terminal {
-		// A terminal's output is all one stream.
-		a.stdout = a.stdout || a.stderr
-		a.stderr = false
-	}
-	// Registered and answered under a.mu, so that no output frame can
-	// precede the answer line.
-	a.mu.Lock()
-	s.mu.Lock()
-	rec := s.exit
-	if rec == nil {
-		s.attachers[a] = struct{}{}
-	}
-	s.mu.Unlock()
-	err := s.answer(conn, response{})
-	a.mu.Unlock()
-	if err != nil {
-		s.detach(a)
-		return
-	}
-	if rec != nil {
-		a.finish(*rec)
-	}
-	// Read the client's frames: stdin data, the end of its stdin, and the
-	// end of the connection (the client detached).
-	stdinOpen := withStdin
-	buf := make([]byte, 0, 4096)
-	for {
-		stream, n, err := readFrameHeader(conn)
-		if err != nil {
-			break
-		}
-		if cap(buf) < n {
-			buf = make([]byte, n)
-		}
-		p := buf[:n]
-		if _, err := io.ReadFull(conn, p); err != nil {
-			break
-		}
-		if stream != streamStdin || !stdinOpen {
-			continue
-		}
-		if n == 0 {
-			stdinOpen = false
-			s.stdinEnded()
-			continue
-		}
-		s.writeStdin(p)
-	}
-	if stdinOpen {
-		s.stdinEnded()
-	}
-	s.mu.Lock()
-	_, attached := s.attachers[a]
-	delete(s.attachers, a)
-	s.mu.Unlock()
-	if attached {
-		// Detached before the end: nothing more to send.
-		a.mu.Lock()
-		a.finished = true
-		a.mu.Unlock()
-	}
-	conn.Close()
 }

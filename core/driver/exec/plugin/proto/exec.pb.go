@@ -82,11 +82,13 @@ func (Status) EnumDescriptor() ([]byte, []int) {
 }
 
 type Capabilities struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Pause         bool                   `protobuf:"varint,1,opt,name=pause,proto3" json:"pause,omitempty"`
-	Stats         bool                   `protobuf:"varint,2,opt,name=stats,proto3" json:"stats,omitempty"`
-	Tty           bool                   `protobuf:"varint,3,opt,name=tty,proto3" json:"tty,omitempty"`
-	LxcConf       bool                   `protobuf:"varint,4,opt,name=lxc_conf,json=lxcConf,proto3" json:"lxc_conf,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Pause   bool                   `protobuf:"varint,1,opt,name=pause,proto3" json:"pause,omitempty"`
+	Stats   bool                   `protobuf:"varint,2,opt,name=stats,proto3" json:"stats,omitempty"`
+	Tty     bool                   `protobuf:"varint,3,opt,name=tty,proto3" json:"tty,omitempty"`
+	LxcConf bool                   `protobuf:"varint,4,opt,name=lxc_conf,json=lxcConf,proto3" json:"lxc_conf,omitempty"`
+	// exec: since v1.1.
+	Exec          bool `protobuf:"varint,5,opt,name=exec,proto3" json:"exec,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -145,6 +147,13 @@ func (x *Capabilities) GetTty() bool {
 func (x *Capabilities) GetLxcConf() bool {
 	if x != nil {
 		return x.LxcConf
+	}
+	return false
+}
+
+func (x *Capabilities) GetExec() bool {
+	if x != nil {
+		return x.Exec
 	}
 	return false
 }
@@ -1879,17 +1888,201 @@ func (x *StatsResponse) GetPids() uint64 {
 	return 0
 }
 
+// ExecSpec is exec.ExecSpec (since v1.1).
+type ExecSpec struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Process       *Process               `protobuf:"bytes,2,opt,name=process,proto3" json:"process,omitempty"`
+	Privileged    bool                   `protobuf:"varint,3,opt,name=privileged,proto3" json:"privileged,omitempty"`
+	Attached      bool                   `protobuf:"varint,4,opt,name=attached,proto3" json:"attached,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecSpec) Reset() {
+	*x = ExecSpec{}
+	mi := &file_exec_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecSpec) ProtoMessage() {}
+
+func (x *ExecSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_exec_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecSpec.ProtoReflect.Descriptor instead.
+func (*ExecSpec) Descriptor() ([]byte, []int) {
+	return file_exec_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ExecSpec) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ExecSpec) GetProcess() *Process {
+	if x != nil {
+		return x.Process
+	}
+	return nil
+}
+
+func (x *ExecSpec) GetPrivileged() bool {
+	if x != nil {
+		return x.Privileged
+	}
+	return false
+}
+
+func (x *ExecSpec) GetAttached() bool {
+	if x != nil {
+		return x.Attached
+	}
+	return false
+}
+
+type ExecRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the container's.
+	Id            string    `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Spec          *ExecSpec `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecRequest) Reset() {
+	*x = ExecRequest{}
+	mi := &file_exec_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecRequest) ProtoMessage() {}
+
+func (x *ExecRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_exec_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
+func (*ExecRequest) Descriptor() ([]byte, []int) {
+	return file_exec_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ExecRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ExecRequest) GetSpec() *ExecSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+// ExecResponse is exec.ExecState.
+type ExecResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Pid           int64                  `protobuf:"varint,2,opt,name=pid,proto3" json:"pid,omitempty"`
+	Supervisor    string                 `protobuf:"bytes,3,opt,name=supervisor,proto3" json:"supervisor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecResponse) Reset() {
+	*x = ExecResponse{}
+	mi := &file_exec_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecResponse) ProtoMessage() {}
+
+func (x *ExecResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_exec_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecResponse.ProtoReflect.Descriptor instead.
+func (*ExecResponse) Descriptor() ([]byte, []int) {
+	return file_exec_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ExecResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ExecResponse) GetPid() int64 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *ExecResponse) GetSupervisor() string {
+	if x != nil {
+		return x.Supervisor
+	}
+	return ""
+}
+
 var File_exec_proto protoreflect.FileDescriptor
 
 const file_exec_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"exec.proto\x12\x0epluggd.exec.v1\"g\n" +
+	"exec.proto\x12\x0epluggd.exec.v1\"{\n" +
 	"\fCapabilities\x12\x14\n" +
 	"\x05pause\x18\x01 \x01(\bR\x05pause\x12\x14\n" +
 	"\x05stats\x18\x02 \x01(\bR\x05stats\x12\x10\n" +
 	"\x03tty\x18\x03 \x01(\bR\x03tty\x12\x19\n" +
-	"\blxc_conf\x18\x04 \x01(\bR\alxcConf\"\\\n" +
+	"\blxc_conf\x18\x04 \x01(\bR\alxcConf\x12\x12\n" +
+	"\x04exec\x18\x05 \x01(\bR\x04exec\"\\\n" +
 	"\x04Info\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12@\n" +
 	"\fcapabilities\x18\x02 \x01(\v2\x1c.pluggd.exec.v1.CapabilitiesR\fcapabilities\"o\n" +
@@ -2021,12 +2214,28 @@ const file_exec_proto_rawDesc = "" +
 	"\tcpu_total\x18\x02 \x01(\x04R\bcpuTotal\x12!\n" +
 	"\fmemory_usage\x18\x03 \x01(\x04R\vmemoryUsage\x12!\n" +
 	"\fmemory_limit\x18\x04 \x01(\x04R\vmemoryLimit\x12\x12\n" +
-	"\x04pids\x18\x05 \x01(\x04R\x04pids*W\n" +
+	"\x04pids\x18\x05 \x01(\x04R\x04pids\"\x89\x01\n" +
+	"\bExecSpec\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x121\n" +
+	"\aprocess\x18\x02 \x01(\v2\x17.pluggd.exec.v1.ProcessR\aprocess\x12\x1e\n" +
+	"\n" +
+	"privileged\x18\x03 \x01(\bR\n" +
+	"privileged\x12\x1a\n" +
+	"\battached\x18\x04 \x01(\bR\battached\"K\n" +
+	"\vExecRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12,\n" +
+	"\x04spec\x18\x02 \x01(\v2\x18.pluggd.exec.v1.ExecSpecR\x04spec\"P\n" +
+	"\fExecResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03pid\x18\x02 \x01(\x03R\x03pid\x12\x1e\n" +
+	"\n" +
+	"supervisor\x18\x03 \x01(\tR\n" +
+	"supervisor*W\n" +
 	"\x06Status\x12\x12\n" +
 	"\x0eSTATUS_CREATED\x10\x00\x12\x12\n" +
 	"\x0eSTATUS_RUNNING\x10\x01\x12\x11\n" +
 	"\rSTATUS_PAUSED\x10\x02\x12\x12\n" +
-	"\x0eSTATUS_STOPPED\x10\x032\x93\x06\n" +
+	"\x0eSTATUS_STOPPED\x10\x032\xd6\x06\n" +
 	"\x04Exec\x12A\n" +
 	"\x04Init\x12\x1b.pluggd.exec.v1.InitRequest\x1a\x1c.pluggd.exec.v1.InitResponse\x12A\n" +
 	"\x04Info\x12\x1b.pluggd.exec.v1.InfoRequest\x1a\x1c.pluggd.exec.v1.InfoResponse\x12F\n" +
@@ -2038,7 +2247,8 @@ const file_exec_proto_rawDesc = "" +
 	"\x06Delete\x12\x1d.pluggd.exec.v1.DeleteRequest\x1a\x1e.pluggd.exec.v1.DeleteResponse\x12D\n" +
 	"\x05Pause\x12\x1c.pluggd.exec.v1.PauseRequest\x1a\x1d.pluggd.exec.v1.PauseResponse\x12G\n" +
 	"\x06Resume\x12\x1d.pluggd.exec.v1.ResumeRequest\x1a\x1e.pluggd.exec.v1.ResumeResponse\x12D\n" +
-	"\x05Stats\x12\x1c.pluggd.exec.v1.StatsRequest\x1a\x1d.pluggd.exec.v1.StatsResponseB?Z=github.com/pluggd/pluggd/core/driver/exec/plugin/proto;execv1b\x06proto3"
+	"\x05Stats\x12\x1c.pluggd.exec.v1.StatsRequest\x1a\x1d.pluggd.exec.v1.StatsResponse\x12A\n" +
+	"\x04Exec\x12\x1b.pluggd.exec.v1.ExecRequest\x1a\x1c.pluggd.exec.v1.ExecResponseB?Z=github.com/pluggd/pluggd/core/driver/exec/plugin/proto;execv1b\x06proto3"
 
 var (
 	file_exec_proto_rawDescOnce sync.Once
@@ -2053,7 +2263,7 @@ func file_exec_proto_rawDescGZIP() []byte {
 }
 
 var file_exec_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_exec_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_exec_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_exec_proto_goTypes = []any{
 	(Status)(0),             // 0: pluggd.exec.v1.Status
 	(*Capabilities)(nil),    // 1: pluggd.exec.v1.Capabilities
@@ -2087,7 +2297,10 @@ var file_exec_proto_goTypes = []any{
 	(*ResumeResponse)(nil),  // 29: pluggd.exec.v1.ResumeResponse
 	(*StatsRequest)(nil),    // 30: pluggd.exec.v1.StatsRequest
 	(*StatsResponse)(nil),   // 31: pluggd.exec.v1.StatsResponse
-	nil,                     // 32: pluggd.exec.v1.ContainerSpec.SharedNamespacesEntry
+	(*ExecSpec)(nil),        // 32: pluggd.exec.v1.ExecSpec
+	(*ExecRequest)(nil),     // 33: pluggd.exec.v1.ExecRequest
+	(*ExecResponse)(nil),    // 34: pluggd.exec.v1.ExecResponse
+	nil,                     // 35: pluggd.exec.v1.ContainerSpec.SharedNamespacesEntry
 }
 var file_exec_proto_depIdxs = []int32{
 	1,  // 0: pluggd.exec.v1.Info.capabilities:type_name -> pluggd.exec.v1.Capabilities
@@ -2095,7 +2308,7 @@ var file_exec_proto_depIdxs = []int32{
 	2,  // 2: pluggd.exec.v1.InfoResponse.info:type_name -> pluggd.exec.v1.Info
 	10, // 3: pluggd.exec.v1.Resources.rlimits:type_name -> pluggd.exec.v1.Rlimit
 	7,  // 4: pluggd.exec.v1.ContainerSpec.process:type_name -> pluggd.exec.v1.Process
-	32, // 5: pluggd.exec.v1.ContainerSpec.shared_namespaces:type_name -> pluggd.exec.v1.ContainerSpec.SharedNamespacesEntry
+	35, // 5: pluggd.exec.v1.ContainerSpec.shared_namespaces:type_name -> pluggd.exec.v1.ContainerSpec.SharedNamespacesEntry
 	8,  // 6: pluggd.exec.v1.ContainerSpec.mounts:type_name -> pluggd.exec.v1.Mount
 	9,  // 7: pluggd.exec.v1.ContainerSpec.devices:type_name -> pluggd.exec.v1.Device
 	11, // 8: pluggd.exec.v1.ContainerSpec.resources:type_name -> pluggd.exec.v1.Resources
@@ -2105,33 +2318,37 @@ var file_exec_proto_depIdxs = []int32{
 	13, // 12: pluggd.exec.v1.CreateRequest.spec:type_name -> pluggd.exec.v1.ContainerSpec
 	15, // 13: pluggd.exec.v1.StateResponse.state:type_name -> pluggd.exec.v1.State
 	15, // 14: pluggd.exec.v1.RestoreResponse.states:type_name -> pluggd.exec.v1.State
-	3,  // 15: pluggd.exec.v1.Exec.Init:input_type -> pluggd.exec.v1.InitRequest
-	5,  // 16: pluggd.exec.v1.Exec.Info:input_type -> pluggd.exec.v1.InfoRequest
-	16, // 17: pluggd.exec.v1.Exec.Create:input_type -> pluggd.exec.v1.CreateRequest
-	17, // 18: pluggd.exec.v1.Exec.Start:input_type -> pluggd.exec.v1.StartRequest
-	18, // 19: pluggd.exec.v1.Exec.Signal:input_type -> pluggd.exec.v1.SignalRequest
-	20, // 20: pluggd.exec.v1.Exec.State:input_type -> pluggd.exec.v1.StateRequest
-	22, // 21: pluggd.exec.v1.Exec.Restore:input_type -> pluggd.exec.v1.RestoreRequest
-	24, // 22: pluggd.exec.v1.Exec.Delete:input_type -> pluggd.exec.v1.DeleteRequest
-	26, // 23: pluggd.exec.v1.Exec.Pause:input_type -> pluggd.exec.v1.PauseRequest
-	28, // 24: pluggd.exec.v1.Exec.Resume:input_type -> pluggd.exec.v1.ResumeRequest
-	30, // 25: pluggd.exec.v1.Exec.Stats:input_type -> pluggd.exec.v1.StatsRequest
-	4,  // 26: pluggd.exec.v1.Exec.Init:output_type -> pluggd.exec.v1.InitResponse
-	6,  // 27: pluggd.exec.v1.Exec.Info:output_type -> pluggd.exec.v1.InfoResponse
-	21, // 28: pluggd.exec.v1.Exec.Create:output_type -> pluggd.exec.v1.StateResponse
-	21, // 29: pluggd.exec.v1.Exec.Start:output_type -> pluggd.exec.v1.StateResponse
-	19, // 30: pluggd.exec.v1.Exec.Signal:output_type -> pluggd.exec.v1.SignalResponse
-	21, // 31: pluggd.exec.v1.Exec.State:output_type -> pluggd.exec.v1.StateResponse
-	23, // 32: pluggd.exec.v1.Exec.Restore:output_type -> pluggd.exec.v1.RestoreResponse
-	25, // 33: pluggd.exec.v1.Exec.Delete:output_type -> pluggd.exec.v1.DeleteResponse
-	27, // 34: pluggd.exec.v1.Exec.Pause:output_type -> pluggd.exec.v1.PauseResponse
-	29, // 35: pluggd.exec.v1.Exec.Resume:output_type -> pluggd.exec.v1.ResumeResponse
-	31, // 36: pluggd.exec.v1.Exec.Stats:output_type -> pluggd.exec.v1.StatsResponse
-	26, // [26:37] is the sub-list for method output_type
-	15, // [15:26] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	7,  // 15: pluggd.exec.v1.ExecSpec.process:type_name -> pluggd.exec.v1.Process
+	32, // 16: pluggd.exec.v1.ExecRequest.spec:type_name -> pluggd.exec.v1.ExecSpec
+	3,  // 17: pluggd.exec.v1.Exec.Init:input_type -> pluggd.exec.v1.InitRequest
+	5,  // 18: pluggd.exec.v1.Exec.Info:input_type -> pluggd.exec.v1.InfoRequest
+	16, // 19: pluggd.exec.v1.Exec.Create:input_type -> pluggd.exec.v1.CreateRequest
+	17, // 20: pluggd.exec.v1.Exec.Start:input_type -> pluggd.exec.v1.StartRequest
+	18, // 21: pluggd.exec.v1.Exec.Signal:input_type -> pluggd.exec.v1.SignalRequest
+	20, // 22: pluggd.exec.v1.Exec.State:input_type -> pluggd.exec.v1.StateRequest
+	22, // 23: pluggd.exec.v1.Exec.Restore:input_type -> pluggd.exec.v1.RestoreRequest
+	24, // 24: pluggd.exec.v1.Exec.Delete:input_type -> pluggd.exec.v1.DeleteRequest
+	26, // 25: pluggd.exec.v1.Exec.Pause:input_type -> pluggd.exec.v1.PauseRequest
+	28, // 26: pluggd.exec.v1.Exec.Resume:input_type -> pluggd.exec.v1.ResumeRequest
+	30, // 27: pluggd.exec.v1.Exec.Stats:input_type -> pluggd.exec.v1.StatsRequest
+	33, // 28: pluggd.exec.v1.Exec.Exec:input_type -> pluggd.exec.v1.ExecRequest
+	4,  // 29: pluggd.exec.v1.Exec.Init:output_type -> pluggd.exec.v1.InitResponse
+	6,  // 30: pluggd.exec.v1.Exec.Info:output_type -> pluggd.exec.v1.InfoResponse
+	21, // 31: pluggd.exec.v1.Exec.Create:output_type -> pluggd.exec.v1.StateResponse
+	21, // 32: pluggd.exec.v1.Exec.Start:output_type -> pluggd.exec.v1.StateResponse
+	19, // 33: pluggd.exec.v1.Exec.Signal:output_type -> pluggd.exec.v1.SignalResponse
+	21, // 34: pluggd.exec.v1.Exec.State:output_type -> pluggd.exec.v1.StateResponse
+	23, // 35: pluggd.exec.v1.Exec.Restore:output_type -> pluggd.exec.v1.RestoreResponse
+	25, // 36: pluggd.exec.v1.Exec.Delete:output_type -> pluggd.exec.v1.DeleteResponse
+	27, // 37: pluggd.exec.v1.Exec.Pause:output_type -> pluggd.exec.v1.PauseResponse
+	29, // 38: pluggd.exec.v1.Exec.Resume:output_type -> pluggd.exec.v1.ResumeResponse
+	31, // 39: pluggd.exec.v1.Exec.Stats:output_type -> pluggd.exec.v1.StatsResponse
+	34, // 40: pluggd.exec.v1.Exec.Exec:output_type -> pluggd.exec.v1.ExecResponse
+	29, // [29:41] is the sub-list for method output_type
+	17, // [17:29] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_exec_proto_init() }
@@ -2145,7 +2362,7 @@ func file_exec_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_exec_proto_rawDesc), len(file_exec_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   32,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -38,6 +38,7 @@ const (
 	Exec_Pause_FullMethodName   = "/pluggd.exec.v1.Exec/Pause"
 	Exec_Resume_FullMethodName  = "/pluggd.exec.v1.Exec/Resume"
 	Exec_Stats_FullMethodName   = "/pluggd.exec.v1.Exec/Stats"
+	Exec_Exec_FullMethodName    = "/pluggd.exec.v1.Exec/Exec"
 )
 
 // ExecClient is the client API for Exec service.
@@ -58,6 +59,10 @@ type ExecClient interface {
 	Pause(ctx context.Context, in *PauseRequest, opts ...grpc.CallOption) (*PauseResponse, error)
 	Resume(ctx context.Context, in *ResumeRequest, opts ...grpc.CallOption) (*ResumeResponse, error)
 	Stats(ctx context.Context, in *StatsRequest, opts ...grpc.CallOption) (*StatsResponse, error)
+	// Exec is exec.Execer's method (contract v1.1). A v1.0 plugin answers
+	// UNIMPLEMENTED; the daemon does not call it unless the negotiated
+	// minor is at least 1 and the driver declared capabilities.exec.
+	Exec(ctx context.Context, in *ExecRequest, opts ...grpc.CallOption) (*ExecResponse, error)
 }
 
 type execClient struct {
@@ -178,6 +183,16 @@ func (c *execClient) Stats(ctx context.Context, in *StatsRequest, opts ...grpc.C
 	return out, nil
 }
 
+func (c *execClient) Exec(ctx context.Context, in *ExecRequest, opts ...grpc.CallOption) (*ExecResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExecResponse)
+	err := c.cc.Invoke(ctx, Exec_Exec_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ExecServer is the server API for Exec service.
 // All implementations must embed UnimplementedExecServer
 // for forward compatibility.
@@ -196,6 +211,10 @@ type ExecServer interface {
 	Pause(context.Context, *PauseRequest) (*PauseResponse, error)
 	Resume(context.Context, *ResumeRequest) (*ResumeResponse, error)
 	Stats(context.Context, *StatsRequest) (*StatsResponse, error)
+	// Exec is exec.Execer's method (contract v1.1). A v1.0 plugin answers
+	// UNIMPLEMENTED; the daemon does not call it unless the negotiated
+	// minor is at least 1 and the driver declared capabilities.exec.
+	Exec(context.Context, *ExecRequest) (*ExecResponse, error)
 	mustEmbedUnimplementedExecServer()
 }
 
@@ -238,6 +257,9 @@ func (UnimplementedExecServer) Resume(context.Context, *ResumeRequest) (*ResumeR
 }
 func (UnimplementedExecServer) Stats(context.Context, *StatsRequest) (*StatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Stats not implemented")
+}
+func (UnimplementedExecServer) Exec(context.Context, *ExecRequest) (*ExecResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Exec not implemented")
 }
 func (UnimplementedExecServer) mustEmbedUnimplementedExecServer() {}
 func (UnimplementedExecServer) testEmbeddedByValue()              {}
@@ -458,6 +480,24 @@ func _Exec_Stats_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Exec_Exec_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExecRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExecServer).Exec(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Exec_Exec_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExecServer).Exec(ctx, req.(*ExecRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Exec_ServiceDesc is the grpc.ServiceDesc for Exec service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -508,6 +548,10 @@ var Exec_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Stats",
 			Handler:    _Exec_Stats_Handler,
+		},
+		{
+			MethodName: "Exec",
+			Handler:    _Exec_Exec_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
