@@ -234,3 +234,22 @@ func (s *supervisor) endExecs() {
 		fmt.Fprintf(os.Stderr, "supervisor: exec processes of container %s did not end\n", s.cfg.ID)
 	}
 }
+
+// ExecIn is the rest of a driver's exec.Execer.Exec once it has read the
+// container's State (with StatusPaused where it can tell): it refuses a
+// container that is not running with a Conflict error, then asks the
+// container's supervisor to start the process.
+func ExecIn(ctx context.Context, st exec.State, spec exec.ExecSpec) (exec.ExecState, error) {
+	if st.Status != exec.StatusRunning || st.Supervisor == "" {
+		return exec.ExecState{}, errdefs.Conflict(fmt.Errorf("container %s is %s, not running", st.ID, st.Status))
+	}
+	c, err := Dial(ctx, st.Supervisor)
+	if err != nil {
+		return exec.ExecState{}, err
+	}
+	info, err := c.Exec(ctx, spec)
+	if err != nil {
+		return exec.ExecState{}, err
+	}
+	return exec.ExecState{ID: info.ID, Pid: info.Pid, Supervisor: st.Supervisor}, nil
+}
