@@ -32,7 +32,10 @@ type Driver struct {
 	self string
 }
 
-var _ exec.Driver = (*Driver)(nil)
+var (
+	_ exec.Driver = (*Driver)(nil)
+	_ exec.Execer = (*Driver)(nil)
+)
 
 // New is the exec.Factory of the native driver. It refuses, with a
 // NotImplemented error saying why, a host without what it needs: root,
@@ -62,7 +65,7 @@ func newDriver(opts exec.InitOptions, self string) (*Driver, error) {
 func (d *Driver) Info(ctx context.Context) (exec.Info, error) {
 	return exec.Info{
 		Name:         Name,
-		Capabilities: exec.Capabilities{Pause: true, Stats: true, Tty: true},
+		Capabilities: exec.Capabilities{Pause: true, Stats: true, Tty: true, Exec: true},
 	}, nil
 }
 
@@ -208,6 +211,21 @@ func (d *Driver) state(ctx context.Context, id, dir string) (exec.State, error) 
 		}
 	}
 	return st, nil
+}
+
+// Exec starts an exec process through the container's supervisor, after
+// refusing a container that is not running (paused included: a process
+// joining a frozen cgroup would hang).
+func (d *Driver) Exec(ctx context.Context, id string, spec exec.ExecSpec) (exec.ExecState, error) {
+	dir, err := d.dir(id)
+	if err != nil {
+		return exec.ExecState{}, err
+	}
+	st, err := d.state(ctx, id, dir)
+	if err != nil {
+		return exec.ExecState{}, err
+	}
+	return supervisor.ExecIn(ctx, st, spec)
 }
 
 // Restore lists every container in the driver's root.

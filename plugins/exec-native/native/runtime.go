@@ -19,6 +19,7 @@ import (
 	// is no exported way to install them explicitly.
 	_ "github.com/opencontainers/cgroups/devices"
 	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/utils"
 	"golang.org/x/sys/unix"
 
@@ -95,55 +96,18 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 	if err != nil {
 		return supervisor.Created{}, err
 	}
-	u, err := resolveUser(spec.Rootfs, spec.Process.User)
+	proc, err := newProcess(spec.Rootfs, spec.Process, stdio)
 	if err != nil {
 		return supervisor.Created{}, err
 	}
-	proc := &libcontainer.Process{
-		Args:             spec.Process.Args,
-		Env:              processEnv(spec.Process.Env, u.Home),
-		UID:              u.UID,
-		GID:              u.GID,
-		AdditionalGroups: u.Groups,
-		Cwd:              spec.Process.Cwd,
-		Init:             true,
-		ConsoleWidth:     stdio.Width,
-		ConsoleHeight:    stdio.Height,
-	}
-	if proc.Cwd == "" {
-		proc.Cwd = "/"
-	}
-	if !filepath.IsAbs(proc.Cwd) {
-		return supervisor.Created{}, errdefs.InvalidParameter(fmt.Errorf("working directory %q is not an absolute path", proc.Cwd))
-	}
-	// nil *os.File must stay a nil io.Reader/Writer (then /dev/null).
-	if stdio.Stdin != nil {
-		proc.Stdin = stdio.Stdin
-	}
-	if stdio.Stdout != nil {
-		proc.Stdout = stdio.Stdout
-	}
-	if stdio.Stderr != nil {
-		proc.Stderr = stdio.Stderr
-	}
+	proc.Init = true
 
-	var consoleRecv chan consoleResult
+	var console *consoleReceiver
 	if stdio.Terminal {
-		parent, child, err := utils.NewSockPair("console")
-		if err != nil {
+		if console, err = receiveConsole(proc); err != nil {
 			return supervisor.Created{}, err
 		}
-		defer parent.Close()
-		defer child.Close()
-		proc.ConsoleSocket = child
-		// The init sends the pty master while it sets itself up, before
-		// Start returns: receive concurrently rather than rely on the
-		// socket buffer.
-		consoleRecv = make(chan consoleResult, 1)
-		go func() {
-			f, err := utils.RecvFile(parent)
-			consoleRecv <- consoleResult{f, err}
-		}()
+		defer console.close()
 	}
 
 	var c *libcontainer.Container
@@ -176,24 +140,156 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 	}
 	r.pid = pid
 	created := supervisor.Created{Pid: pid}
-	if stdio.Terminal {
-		// The init's stage closed its end of the socket pair by now;
-		// closing ours makes a receive that never got a master fail
-		// instead of hanging.
-		proc.ConsoleSocket.Close()
-		res := <-consoleRecv
-		if res.err != nil {
+	if console != nil {
+		if created.Console, err = console.wait(); err != nil {
 			r.abort(pid)
-			return supervisor.Created{}, fmt.Errorf("receive the container's terminal: %w", res.err)
+			return supervisor.Created{}, err
 		}
-		created.Console = res.f
 	}
 	return created, nil
+}
+
+// newProcess is the libcontainer process for p, with its user resolved in
+// the container's files and stdio wired.
+func newProcess(rootfs string, p exec.Process, stdio supervisor.Stdio) (*libcontainer.Process, error) {
+	u, err := resolveUser(rootfs, p.User)
+	if err != nil {
+		return nil, err
+	}
+	proc := &libcontainer.Process{
+		Args:             p.Args,
+		Env:              processEnv(p.Env, u.Home),
+		UID:              u.UID,
+		GID:              u.GID,
+		AdditionalGroups: u.Groups,
+		Cwd:              p.Cwd,
+		ConsoleWidth:     stdio.Width,
+		ConsoleHeight:    stdio.Height,
+	}
+	if proc.Cwd == "" {
+		proc.Cwd = "/"
+	}
+	if !filepath.IsAbs(proc.Cwd) {
+		return nil, errdefs.InvalidParameter(fmt.Errorf("working directory %q is not an absolute path", proc.Cwd))
+	}
+	// nil *os.File must stay a nil io.Reader/Writer (then /dev/null).
+	if stdio.Stdin != nil {
+		proc.Stdin = stdio.Stdin
+	}
+	if stdio.Stdout != nil {
+		proc.Stdout = stdio.Stdout
+	}
+	if stdio.Stderr != nil {
+		proc.Stderr = stdio.Stderr
+	}
+	return proc, nil
+}
+
+var _ supervisor.RuntimeExecer = (*Runtime)(nil)
+
+// Exec runs an exec process with libcontainer's setns path (runc exec):
+// runc's init joins the container's namespaces and cgroups, takes the
+// container's confinement, looks the program up (so a missing one fails
+// here) and executes it. Its last stage is orphaned to the supervisor, a
+// child subreaper, which reaps it.
+func (r *Runtime) Exec(ctx context.Context, spec exec.ExecSpec, stdio supervisor.Stdio) (supervisor.Created, error) {
+	if r.container == nil {
+		return supervisor.Created{}, errdefs.Conflict(errors.New("container was not created"))
+	}
+	proc, err := newProcess(r.spec.Rootfs, spec.Process, stdio)
+	if err != nil {
+		return supervisor.Created{}, err
+	}
+	if spec.Privileged {
+		// docker exec --privileged: every capability, whatever the
+		// container has (Docker 1.7 did exactly this).
+		all, err := capsFor(exec.ContainerSpec{Privileged: true})
+		if err != nil {
+			return supervisor.Created{}, err
+		}
+		proc.Capabilities = &configs.Capabilities{Bounding: all, Effective: all, Permitted: all}
+	}
+	var console *consoleReceiver
+	if stdio.Terminal {
+		if console, err = receiveConsole(proc); err != nil {
+			return supervisor.Created{}, err
+		}
+		defer console.close()
+	}
+	// runc's init for exec is this binary (/proc/self/exe): the program
+	// runs once the process's executable is another file.
+	self, err := exeID(os.Getpid())
+	if err != nil {
+		return supervisor.Created{}, err
+	}
+	if err := r.thread.Do(func() error { return r.container.Run(proc) }); err != nil {
+		return supervisor.Created{}, classifyStartError(err)
+	}
+	pid, err := proc.Pid()
+	if err != nil {
+		return supervisor.Created{}, err
+	}
+	created := supervisor.Created{Pid: pid}
+	if console != nil {
+		if created.Console, err = console.wait(); err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			return supervisor.Created{}, err
+		}
+	}
+	if err := waitExeChanged(ctx, pid, self); err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		if created.Console != nil {
+			created.Console.Close()
+		}
+		return supervisor.Created{}, err
+	}
+	return created, nil
+}
+
+// consoleReceiver receives the pty master that runc's init sends on the
+// process's console socket.
+type consoleReceiver struct {
+	parent, child *os.File
+	got           chan consoleResult
 }
 
 type consoleResult struct {
 	f   *os.File
 	err error
+}
+
+// receiveConsole gives proc a console socket. The init sends the master
+// while it sets itself up, before Start or Run returns: it is received
+// concurrently rather than left to the socket buffer.
+func receiveConsole(proc *libcontainer.Process) (*consoleReceiver, error) {
+	parent, child, err := utils.NewSockPair("console")
+	if err != nil {
+		return nil, err
+	}
+	proc.ConsoleSocket = child
+	c := &consoleReceiver{parent: parent, child: child, got: make(chan consoleResult, 1)}
+	go func() {
+		f, err := utils.RecvFile(parent)
+		c.got <- consoleResult{f, err}
+	}()
+	return c, nil
+}
+
+// wait returns the master once the process was started. The init's stage
+// closed its end of the socket pair by then; closing ours makes a receive
+// that never got a master fail instead of hanging.
+func (c *consoleReceiver) wait() (*os.File, error) {
+	c.child.Close()
+	res := <-c.got
+	if res.err != nil {
+		return nil, fmt.Errorf("receive the container's terminal: %w", res.err)
+	}
+	return res.f, nil
+}
+
+func (c *consoleReceiver) close() {
+	c.parent.Close()
+	c.child.Close()
 }
 
 // abort undoes a Create that failed after the init started: it kills and

@@ -93,5 +93,6 @@ func groups() []group {
 		{"Pause", pauseChecks()},
 		{"Stats", statsChecks()},
 		{"Concurrency", concurrencyChecks()},
+		{"Exec", execChecks()},
 	}
 }

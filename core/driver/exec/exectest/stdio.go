@@ -57,6 +57,11 @@ func (h *harness) attach(socket string, opts supervisor.AttachOptions) *session 
 	if err != nil {
 		h.t.Fatalf("Attach(%+v): %v", opts, err)
 	}
+	return h.collect(a)
+}
+
+// collect reads a's output streams for the rest of the check.
+func (h *harness) collect(a *supervisor.Attachment) *session {
 	s := &session{h: h, a: a, stdout: newSyncBuffer(), stderr: newSyncBuffer()}
 	for _, p := range []struct {
 		r   io.Reader
