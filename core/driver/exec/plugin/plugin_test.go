@@ -296,3 +296,85 @@ func TestTimesAndStatusConvert(t *testing.T) {
 		}
 	}
 }
+
+// execRecording is a driver with exec: it keeps what Exec received.
+type execRecording struct {
+	exec.Driver
+	id   string
+	spec exec.ExecSpec
+}
+
+func (r *execRecording) Exec(ctx context.Context, id string, spec exec.ExecSpec) (exec.ExecState, error) {
+	r.id, r.spec = id, spec
+	return exec.ExecState{ID: spec.ID, Pid: 4242, Supervisor: "/run/pluggd/x/sock"}, nil
+}
+
+func TestExecRoundTrip(t *testing.T) {
+	t.Parallel()
+	rec := &execRecording{}
+	factory := func(ctx context.Context, opts exec.InitOptions) (exec.Driver, error) {
+		d, err := plugintest.New(ctx, opts)
+		rec.Driver = d
+		return rec, err
+	}
+	c, err := NewInProcess(context.Background(), factory, exec.InitOptions{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	spec := exec.ExecSpec{ID: "e1", Process: fullSpec("c1", "sh", "-c", "true").Process, Privileged: true, Attached: true}
+	st, err := c.Exec(context.Background(), "c1", spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.id != "c1" || !reflect.DeepEqual(rec.spec, spec) {
+		t.Errorf("the driver received %q %+v, want c1 %+v", rec.id, rec.spec, spec)
+	}
+	if st != (exec.ExecState{ID: "e1", Pid: 4242, Supervisor: "/run/pluggd/x/sock"}) {
+		t.Errorf("ExecState came back as %+v", st)
+	}
+}
+
+// TestExecWithoutExecer: a driver built on the v1.1 SDK that does not
+// implement exec.Execer answers Exec as not implemented.
+func TestExecWithoutExecer(t *testing.T) {
+	t.Parallel()
+	c, _ := inProcess(t)
+	_, err := c.Exec(context.Background(), "c1", exec.ExecSpec{ID: "e1", Process: exec.Process{Args: []string{"true"}}})
+	if !errdefs.IsNotImplemented(err) || !strings.Contains(err.Error(), "does not implement exec") {
+		t.Fatalf("Exec on a driver without Execer = %v (class %v)", err, errdefs.ClassOf(err))
+	}
+}
+
+// v10Server is what a plugin built against contract v1.0 serves: the v1.0
+// methods only (the generated code's Unimplemented answers the rest).
+type v10Server struct{ execv1.UnimplementedExecServer }
+
+// TestExecOnV10Plugin: after negotiating v1.0, Exec is refused without a
+// call, naming both versions; without the negotiation the v1.0 plugin's
+// own answer is the same class.
+func TestExecOnV10Plugin(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cc, stop, err := pluginrpc.InProcess("exec-v1.0", func(s *grpc.Server) {
+		execv1.RegisterExecServer(s, v10Server{})
+		pluginrpc.RegisterNegotiation(s, pluginrpc.Announcement{Kind: pluginrpc.KindExec, Version: pluginrpc.Version{Major: 1, Minor: 0}}, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	raw := NewClient(cc)
+	if _, err := raw.Exec(ctx, "c1", exec.ExecSpec{ID: "e1"}); !errdefs.IsNotImplemented(err) {
+		t.Errorf("Exec on a v1.0 plugin without negotiation = %v (class %v), want NotImplemented", err, errdefs.ClassOf(err))
+	}
+	c := NewClient(cc)
+	if _, err := c.Negotiate(ctx, "/usr/lib/pluggd/exec-old"); err != nil {
+		t.Fatalf("a v1.0 plugin must still be accepted: %v", err)
+	}
+	_, err = c.Exec(ctx, "c1", exec.ExecSpec{ID: "e1"})
+	want := `exec plugin "/usr/lib/pluggd/exec-old" speaks contract v1.0, which has no Exec: it needs v1.1`
+	if !errdefs.IsNotImplemented(err) || !strings.Contains(err.Error(), want) {
+		t.Errorf("Exec after negotiating v1.0 = %v, want NotImplemented %q", err, want)
+	}
+}

@@ -21,9 +21,11 @@ import (
 const (
 	modeEnv       = "SUPERVISOR_TEST_MODE"
 	modeSupervise = "supervise" // run Main with testRuntime
-	modeInit      = "init"      // wait at the barrier, then exec the program
-	modeSpawner   = "spawner"   // call Spawn, print the Handle, block
-	argsEnv       = "SUPERVISOR_TEST_ARGS"
+	// modeSuperviseNoExec runs Main with a Runtime that cannot exec.
+	modeSuperviseNoExec = "supervise-noexec"
+	modeInit            = "init"    // wait at the barrier, then exec the program
+	modeSpawner         = "spawner" // call Spawn, print the Handle, block
+	argsEnv             = "SUPERVISOR_TEST_ARGS"
 )
 
 // programFile is where a test puts the program the testRuntime runs.
@@ -89,6 +91,46 @@ func (r *testRuntime) Create(ctx context.Context, stdio Stdio) (Created, error) 
 	r.barrier, r.cmd = bw, cmd
 	return Created{Pid: cmd.Process.Pid, Console: master}, nil
 }
+
+var _ RuntimeExecer = (*testRuntime)(nil)
+
+// Exec runs a host program with the supervisor's stdio (no namespaces:
+// it does not end with the "container", which exercises the supervisor's
+// own end of exec processes).
+func (r *testRuntime) Exec(ctx context.Context, spec exec.ExecSpec, stdio Stdio) (Created, error) {
+	path, err := osexec.LookPath(spec.Process.Args[0])
+	if err != nil {
+		return Created{}, errdefs.InvalidParameter(fmt.Errorf("exec: %q: executable file not found in $PATH", spec.Process.Args[0]))
+	}
+	cmd := osexec.Command(path, spec.Process.Args[1:]...)
+	cmd.Env = spec.Process.Env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	var slave *os.File
+	var master *os.File
+	if stdio.Terminal {
+		if master, slave, err = openPty(); err != nil {
+			return Created{}, err
+		}
+		defer slave.Close()
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+		cmd.SysProcAttr.Setctty = true
+	} else {
+		if stdio.Stdin != nil {
+			cmd.Stdin = stdio.Stdin
+		}
+		cmd.Stdout, cmd.Stderr = stdio.Stdout, stdio.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		if master != nil {
+			master.Close()
+		}
+		return Created{}, err
+	}
+	return Created{Pid: cmd.Process.Pid, Console: master}, nil
+}
+
+// noExecRuntime is a Runtime without RuntimeExecer.
+type noExecRuntime struct{ Runtime }
 
 func (r *testRuntime) Start(ctx context.Context) error {
 	if _, err := r.barrier.Write([]byte{1}); err != nil {
@@ -179,6 +221,8 @@ func testMainMode() (int, bool) {
 	switch os.Getenv(modeEnv) {
 	case modeSupervise:
 		return Main(context.Background(), &testRuntime{dir: os.Getenv(EnvStateDir)}), true
+	case modeSuperviseNoExec:
+		return Main(context.Background(), noExecRuntime{&testRuntime{dir: os.Getenv(EnvStateDir)}}), true
 	case modeInit:
 		return initMain(), true
 	case modeSpawner:
