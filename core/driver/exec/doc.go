@@ -20,7 +20,8 @@
 // The data plane never crosses the driver process: the daemon talks to each
 // supervisor directly over the unix socket named in State.Supervisor, with
 // the protocol of package core/driver/exec/supervisor (attach to stdio,
-// resize the terminal, wait for the exit status). A driver gets a conforming
+// resize the terminal, wait for the exit status), for the container's
+// init and for its exec processes (Execer) alike. A driver gets a conforming
 // supervisor by building it with that package and supplying a Runtime (how
 // to create and start the container's process); it should not implement the
 // protocol itself. Container stdio therefore never travels over a plugin's

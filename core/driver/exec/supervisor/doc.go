@@ -55,6 +55,8 @@
 //	(*Client).Attach(ctx, AttachOptions) (*Attachment, error)
 //	(*Client).Resize(ctx, width, height uint16) error
 //	(*Client).Wait(ctx) (exec.ExitStatus, time.Time, error) // blocks until exit and all output is logged
+//	(*Client).Exec(ctx, exec.ExecSpec) (ExecInfo, error)   // used by drivers' Exec (ExecIn): start an exec process
+//	(*Client).AttachExec, ResizeExec, WaitExec, ExecInfo    // the same for an exec process, by exec id
 //
 // # Wire protocol, version 1
 //
@@ -67,6 +69,17 @@
 // class) or the op's result ("info":{...}, "exit":{"code","oom_killed",
 // "error","finished_at"}). Each side refuses a peer whose version differs,
 // with an error naming both versions.
+//
+// Exec processes (exec contract v1.1) added ops without changing the
+// version, since an older supervisor refuses an op it does not know:
+// "exec" carries "exec_spec":{"id","args","env","cwd","user","terminal",
+// "open_stdin","stdin_once","console_width","console_height","privileged",
+// "attached"} and answers "exec_info":{"id","pid","running",...};
+// "exec-attach", "exec-resize", "exec-wait" and "exec-info" carry
+// "exec":"<exec id>" and otherwise work as "attach", "resize", "wait"
+// and "info" do for the container. An "attached" exec's output is not
+// read until its first exec-attach; a detached one's is read and dropped.
+// Exec output is not logged.
 //
 // After a successful "attach" answer the connection carries frames in
 // Docker's multiplexed format both ways: an 8-byte header [stream, 0, 0, 0,
@@ -87,7 +100,9 @@
 //
 // After the init exits the supervisor copies the remaining output (for at
 // most 2 s once the init is gone, in case an orphan outside a pid namespace
-// holds the pipe), records the status, calls Runtime.Destroy, answers
-// waiters and attached clients, keeps the socket 200 ms for late waiters,
+// holds the pipe), records the status, calls Runtime.Destroy, waits (2 s)
+// for the exec processes to be reaped and kills those that escaped the
+// container's end, tells their clients, answers the container's waiters
+// and attached clients, keeps the socket 200 ms for late waiters,
 // removes it, and exits once clients have drained (at most 5 s).
 package supervisor
