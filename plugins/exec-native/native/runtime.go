@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/opencontainers/cgroups"
 	// Strictly required by libcontainer, as runc's own main has it: the
@@ -218,7 +217,7 @@ func (r *Runtime) Exec(ctx context.Context, spec exec.ExecSpec, stdio supervisor
 	}
 	// runc's init for exec is this binary (/proc/self/exe): the program
 	// runs once the process's executable is another file.
-	self, err := exeID(os.Getpid())
+	self, err := supervisor.Executable(os.Getpid())
 	if err != nil {
 		return supervisor.Created{}, err
 	}
@@ -236,7 +235,7 @@ func (r *Runtime) Exec(ctx context.Context, spec exec.ExecSpec, stdio supervisor
 			return supervisor.Created{}, err
 		}
 	}
-	if err := waitExeChanged(ctx, pid, self); err != nil {
+	if err := supervisor.WaitExecuted(ctx, pid, self); err != nil {
 		unix.Kill(pid, unix.SIGKILL)
 		if created.Console != nil {
 			created.Console.Close()
@@ -315,51 +314,14 @@ func (r *Runtime) Start(ctx context.Context) error {
 		return errdefs.Conflict(errors.New("container was not created"))
 	}
 	pid := r.pid
-	before, err := exeID(pid)
+	before, err := supervisor.Executable(pid)
 	if err != nil {
 		return fmt.Errorf("container init %d: %w", pid, err)
 	}
 	if err := r.thread.Do(func() error { return r.container.Exec() }); err != nil {
 		return err
 	}
-	return waitExeChanged(ctx, pid, before)
-}
-
-// fileID is a file's device and inode.
-type fileID struct{ dev, ino uint64 }
-
-// exeID identifies the executable process pid runs (stat of
-// /proc/<pid>/exe follows the link to the file itself, also across mount
-// namespaces).
-func exeID(pid int) (fileID, error) {
-	var st unix.Stat_t
-	if err := unix.Stat("/proc/"+strconv.Itoa(pid)+"/exe", &st); err != nil {
-		return fileID{}, err
-	}
-	return fileID{st.Dev, st.Ino}, nil
-}
-
-// waitExeChanged waits until process pid runs another executable than
-// before, or is gone (a zombie has no exe: the program ran and exited, or
-// its execve failed and the init exited). The init's last steps between
-// closing the exec fifo and execve take well under a millisecond, so the
-// polls are short.
-func waitExeChanged(ctx context.Context, pid int, before fileID) error {
-	delay := 50 * time.Microsecond
-	for {
-		id, err := exeID(pid)
-		if err != nil || id != before {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
-		}
-		if delay < 5*time.Millisecond {
-			delay *= 2
-		}
-	}
+	return supervisor.WaitExecuted(ctx, pid, before)
 }
 
 // Exited adds OOMKilled from the memory cgroup: the kernel counts OOM
