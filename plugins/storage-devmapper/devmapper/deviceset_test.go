@@ -346,3 +346,85 @@ func TestKernelDeviceSetLayers(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// mountCount counts the mounts on path in our mount table.
+func mountCount(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && f[4] == path {
+			n++
+		}
+	}
+	return n
+}
+
+// TestKernelDeviceSetAdoptsMountAfterCrash: a plugin killed with layers
+// mounted leaves the mounts; the next process, given the daemon's
+// replayed Get, adopts the mount instead of stacking another, and its
+// Put releases mount and device.
+func TestKernelDeviceSetAdoptsMountAfterCrash(t *testing.T) {
+	c := needDM(t)
+	home := t.TempDir()
+	o := smallOptions(t)
+	crashed := openTestSet(t, c, home, o)
+	if err := crashed.createLayer("l1", ""); err != nil {
+		t.Fatal(err)
+	}
+	root, err := crashed.getLayer("l1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "kept"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// l2 is mounted too, but nobody gets it again.
+	if err := crashed.createLayer("l2", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crashed.getLayer("l2", ""); err != nil {
+		t.Fatal(err)
+	}
+	// The process dies here: no put, no shutdown.
+	s, err := openDeviceSet(c, home, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.getLayer("l1", "")
+	if err != nil || got != root {
+		t.Fatalf("get after the crash: %q, %v; want %q", got, err, root)
+	}
+	mp := s.mountPoint("l1")
+	if n := mountCount(t, mp); n != 1 {
+		t.Errorf("%s is mounted %d times after the replayed get, want 1 (adopted)", mp, n)
+	}
+	if b, err := os.ReadFile(filepath.Join(got, "kept")); err != nil || string(b) != "x" {
+		t.Errorf("the adopted mount lost the file: %q, %v", b, err)
+	}
+	if err := s.putLayer("l1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := mountCount(t, mp); n != 0 {
+		t.Errorf("%s is still mounted %d times after the last put", mp, n)
+	}
+	if info, err := c.Info(s.deviceName("l1")); err != nil || info.Exists {
+		t.Errorf("l1 still active after the last put: %+v, %v", info, err)
+	}
+	if err := s.removeLayer("l1"); err != nil {
+		t.Errorf("remove after the put: %v", err)
+	}
+	// The plugin's Cleanup releases what the dead process left.
+	if err := s.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if n := mountCount(t, s.mountPoint("l2")); n != 0 {
+		t.Errorf("l2, left mounted by the dead process, is still mounted %d times after shutdown", n)
+	}
+	if info, err := c.Info(s.deviceName("l2")); err != nil || info.Exists {
+		t.Errorf("l2 still active after shutdown: %+v, %v", info, err)
+	}
+}

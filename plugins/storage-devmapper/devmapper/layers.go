@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	"github.com/pluggd/pluggd/core/driver/storage"
 	"github.com/pluggd/pluggd/core/errdefs"
 	"github.com/pluggd/pluggd/plugins/storage-devmapper/internal/dm"
@@ -123,6 +124,17 @@ func (s *deviceSet) getLayer(id, mountLabel string) (string, error) {
 		_ = s.deactivate(id)
 		return "", fmt.Errorf("devicemapper: %w", err)
 	}
+	// A previous process of the plugin, killed, may have left the layer
+	// mounted (the daemon replays its Gets after relaunching us): adopt
+	// that mount rather than stack a second one on it, which the last
+	// Put would leave behind, keeping the device busy.
+	if mounted, err := mountinfo.Mounted(mp); err != nil {
+		_ = s.deactivate(id)
+		return "", fmt.Errorf("devicemapper: %w", err)
+	} else if mounted {
+		s.mounts[id] = 1
+		return rootfs, nil
+	}
 	var opts []string
 	if s.opts.Filesystem == "xfs" {
 		opts = append(opts, "nouuid") // every layer shares the base's uuid
@@ -187,12 +199,18 @@ func (s *deviceSet) release(id string) error {
 	return s.deactivate(id)
 }
 
-// unmountAll releases every mounted layer (daemon shutdown).
+// unmountAll releases every mounted layer (daemon shutdown), also those
+// a killed process of the plugin left mounted and nobody got again.
 func (s *deviceSet) unmountAll() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error
-	for id := range s.mounts {
+	for id := range s.devices {
+		if s.mounts[id] == 0 {
+			if mounted, err := mountinfo.Mounted(s.mountPoint(id)); err != nil || !mounted {
+				continue
+			}
+		}
 		if err := s.release(id); err != nil {
 			errs = append(errs, err)
 			continue
