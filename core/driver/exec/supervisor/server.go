@@ -151,6 +151,9 @@ func (s *supervisor) info() Info {
 	s.mu.Unlock()
 	if rec := s.init.exitRecord(); rec != nil {
 		st := rec.status()
+		// Also in the instant before Status is set: the record is the
+		// truth.
+		info.Status = exec.StatusStopped
 		info.Exit = &st
 		info.FinishedAt = rec.FinishedAt
 	} else {
