@@ -250,10 +250,10 @@ func (s *supervisor) run(ctx context.Context, report func(syncMessage)) (int, er
 	// before the container's waiters do.
 	s.endExecs()
 
+	s.init.finish(rec)
 	s.mu.Lock()
 	s.status = exec.StatusStopped
 	s.mu.Unlock()
-	s.init.finish(rec)
 	if logf != nil {
 		logf.Sync()
 	}
