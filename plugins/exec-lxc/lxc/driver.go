@@ -158,14 +158,7 @@ func (d *Driver) Start(ctx context.Context, id string) (exec.State, error) {
 	if err != nil {
 		return exec.State{}, err
 	}
-	if st.Status != exec.StatusCreated {
-		return exec.State{}, errdefs.Conflict(fmt.Errorf("container %s is %s, not created", id, st.Status))
-	}
-	c, err := supervisor.Dial(ctx, st.Supervisor)
-	if err != nil {
-		return exec.State{}, err
-	}
-	if err := c.Start(ctx); err != nil {
+	if err := supervisor.StartIn(ctx, st); err != nil {
 		return exec.State{}, err
 	}
 	return d.state(dir, spec)

@@ -71,9 +71,9 @@ type Runtime struct {
 	// then Create refuses terminals.
 	TTYInit string
 
-	monitor int    // lxc-start, a child of the supervisor
-	initPid int    // the container's init in the host pid namespace
-	initExe fileID // what the init runs before the gate opens (lxc-start)
+	monitor int              // lxc-start, a child of the supervisor
+	initPid int              // the container's init in the host pid namespace
+	initExe supervisor.ExeID // what the init runs before the gate opens (lxc-start)
 
 	// In terminal mode: the pipe on which Start tells the tiny init the
 	// number of its terminal in the container's devpts.
@@ -218,7 +218,7 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 	r.initPid = pid
 	// Until the gate opens the init is a fork of lxc-start; Start knows
 	// the program runs once it executes something else.
-	if r.initExe, err = exeID(pid); err != nil {
+	if r.initExe, err = supervisor.Executable(pid); err != nil {
 		r.abort()
 		return fail(fmt.Errorf("lxc: the container's init (pid %d) is gone before Start: %s", pid, r.logErrors()))
 	}
@@ -347,32 +347,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open the gate: %w", err)
 	}
-	delay := 50 * time.Microsecond
-	for {
-		if id, err := exeID(r.initPid); err != nil || id != r.initExe {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
-		}
-		if delay < 5*time.Millisecond {
-			delay *= 2
-		}
-	}
-}
-
-type fileID struct{ dev, ino uint64 }
-
-// exeID identifies the executable process pid runs (stat of
-// /proc/<pid>/exe follows the link, also across mount namespaces).
-func exeID(pid int) (fileID, error) {
-	var st unix.Stat_t
-	if err := unix.Stat("/proc/"+strconv.Itoa(pid)+"/exe", &st); err != nil {
-		return fileID{}, err
-	}
-	return fileID{st.Dev, st.Ino}, nil
+	return supervisor.WaitExecuted(ctx, r.initPid, r.initExe)
 }
 
 // Exited returns the program's status. lxc-start exits 0 after a
