@@ -16,16 +16,6 @@ RUNS=${RUNS:-20}
 P=(docker -H "unix://$work/s.sock")
 export DOCKER_CONFIG="$work/docker-config"
 
-time_runs() { # command... -> one elapsed ms per line
-	local t0 t1
-	for _ in $(seq "$RUNS"); do
-		t0=$(now)
-		"$@" >/dev/null
-		t1=$(now)
-		echo $(( (t1 - t0) / 1000000 ))
-	done
-}
-
 declare -A med
 for drv in native lxc; do
 	start_pluggd -e "$drv"

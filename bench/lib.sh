@@ -67,5 +67,15 @@ start_dockerd() {
 }
 
 now() { date +%s%N; }
+# time_runs runs a command RUNS times and prints each run's elapsed ms.
+time_runs() {
+	local t0 t1
+	for _ in $(seq "$RUNS"); do
+		t0=$(now)
+		"$@" >/dev/null
+		t1=$(now)
+		echo $(( (t1 - t0) / 1000000 ))
+	done
+}
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }

@@ -20,16 +20,6 @@ export DOCKER_CONFIG="$work/docker-config"
 "${P[@]}" import - busybox < "$work/busybox.tar" >/dev/null
 [ -n "$dpid" ] && "${D[@]}" import - busybox < "$work/busybox.tar" >/dev/null
 
-time_runs() { # command... -> one elapsed ms per line
-	local t0 t1
-	for _ in $(seq "$RUNS"); do
-		t0=$(now)
-		"$@" >/dev/null
-		t1=$(now)
-		echo $(( (t1 - t0) / 1000000 ))
-	done
-}
-
 # A runc bundle equivalent to the image: the same rootfs, `true` as the
 # process, no terminal.
 mkdir -p "$work/bundle/rootfs"
