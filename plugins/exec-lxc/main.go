@@ -1,8 +1,10 @@
 // Command exec-lxc is pluggd's LXC execution driver plugin. The one binary
-// plays two roles, by its first argument:
+// plays several roles, by its first argument:
 //
 //	supervise <dir>   a container's supervisor, spawned by the driver
 //	tty-init <prog>…  a terminal container's first init (see lxc/tty.go)
+//	exec-helper       an exec process's first step in its container, run
+//	                  by lxc-attach (see lxc/exec.go)
 //	(anything else)   the plugin, started by the daemon
 //
 // See README.md.
@@ -19,6 +21,9 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == lxc.TTYInitArg {
 		os.Exit(lxc.TTYInit(os.Args[2:]))
+	}
+	if len(os.Args) == 2 && os.Args[1] == lxc.ExecHelperArg {
+		os.Exit(lxc.ExecHelper())
 	}
 	if len(os.Args) > 1 && os.Args[1] == "supervise" {
 		if len(os.Args) != 3 {

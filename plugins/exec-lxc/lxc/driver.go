@@ -18,6 +18,9 @@ import (
 // (supervisor.RecordFile) for its supervisor and its own later calls.
 type record struct {
 	Spec exec.ContainerSpec
+	// Helper is the static binary the supervisor binds into the
+	// container (Runtime.Helper); "" when there is none.
+	Helper string `json:",omitempty"`
 }
 
 // Driver is the LXC execution driver's control plane. Like the native
@@ -29,12 +32,18 @@ type Driver struct {
 	version string // LXC's, for Info
 	// self is the binary re-executed as "self supervise <dir>".
 	self string
-	// tty: self is static, so it can be the containers' tiny init in
-	// terminal mode (tty.go).
-	tty bool
+	// helper is the static binary bound into every container at
+	// /dev/.pluggd-init (Runtime.Helper): the tiny init of terminal
+	// containers (tty.go) and the exec helper (exec.go). It is self when
+	// self is static; "" otherwise, and then the driver offers neither
+	// terminals nor exec.
+	helper string
 }
 
-var _ exec.Driver = (*Driver)(nil)
+var (
+	_ exec.Driver = (*Driver)(nil)
+	_ exec.Execer = (*Driver)(nil)
+)
 
 // New is the exec.Factory of the LXC driver. It refuses with a
 // NotImplemented error saying why a host without root or without LXC's
@@ -65,15 +74,23 @@ func newDriver(ctx context.Context, opts exec.InitOptions, self string) (*Driver
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, err
 	}
-	return &Driver{dirs: supervisor.Dirs{Root: root}, version: v, self: self, tty: staticBinary(self)}, nil
+	d := &Driver{dirs: supervisor.Dirs{Root: root}, version: v, self: self}
+	if staticBinary(self) {
+		// A path the supervisor can bind (self may be /proc/self/exe).
+		if d.helper, err = filepath.EvalSymlinks(self); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 // Info reports Docker 1.7's "lxc-<version>" and what works: LxcConf,
-// pause, stats, and terminals when the binary is static (tty.go).
+// pause, stats, and terminals and exec when the binary is static (the
+// helper: tty.go, exec.go).
 func (d *Driver) Info(ctx context.Context) (exec.Info, error) {
 	return exec.Info{
 		Name:         DriverName(d.version),
-		Capabilities: exec.Capabilities{LxcConf: true, Pause: true, Stats: true, Tty: d.tty},
+		Capabilities: exec.Capabilities{LxcConf: true, Pause: true, Stats: true, Tty: d.helper != "", Exec: d.helper != ""},
 	}, nil
 }
 
@@ -90,9 +107,7 @@ func Supervise(ctx context.Context, dir string) int {
 		fmt.Fprintln(os.Stderr, "exec-lxc supervisor:", err)
 		return 1
 	}
-	if self, err := os.Executable(); err == nil && staticBinary(self) {
-		rt.TTYInit = self
-	}
+	rt.Helper = rec.Helper
 	return supervisor.Main(ctx, rt)
 }
 
@@ -120,7 +135,7 @@ func (d *Driver) Create(ctx context.Context, spec exec.ContainerSpec) (exec.Stat
 	if len(spec.Process.Args) == 0 {
 		return exec.State{}, errdefs.InvalidParameter(errors.New("no command specified"))
 	}
-	if spec.Process.Terminal && !d.tty {
+	if spec.Process.Terminal && d.helper == "" {
 		return exec.State{}, errdefs.NotImplemented(errors.New("the lxc exec driver gives containers a terminal only when its binary is static (built with CGO_ENABLED=0); this one is not"))
 	}
 	// Check what can be checked here, so that a bad spec fails without a
@@ -135,7 +150,7 @@ func (d *Driver) Create(ctx context.Context, spec exec.ContainerSpec) (exec.Stat
 	if err := lookProgram(resolved); err != nil {
 		return exec.State{}, err
 	}
-	dir, err := d.dirs.Create(spec, record{Spec: spec})
+	dir, err := d.dirs.Create(spec, record{Spec: spec, Helper: d.helper})
 	if err != nil {
 		return exec.State{}, err
 	}
@@ -162,6 +177,23 @@ func (d *Driver) Start(ctx context.Context, id string) (exec.State, error) {
 		return exec.State{}, err
 	}
 	return d.state(dir, spec)
+}
+
+// Exec runs a process in the running container id through its
+// supervisor, whose Runtime runs it with lxc-attach (exec.go).
+func (d *Driver) Exec(ctx context.Context, id string, spec exec.ExecSpec) (exec.ExecState, error) {
+	dir, cspec, err := d.dirs.Lookup(id)
+	if err != nil {
+		return exec.ExecState{}, err
+	}
+	st, err := d.state(dir, cspec)
+	if err != nil {
+		return exec.ExecState{}, err
+	}
+	if d.helper == "" {
+		return exec.ExecState{}, errdefs.NotImplemented(errors.New("the lxc exec driver runs exec processes only when its binary is static (built with CGO_ENABLED=0); this one is not"))
+	}
+	return supervisor.ExecIn(ctx, st, spec)
 }
 
 // Signal asks the supervisor to signal what it holds as the init,

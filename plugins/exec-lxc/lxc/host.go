@@ -19,7 +19,8 @@ import (
 // stays a pure-Go build (no cgo, no liblxc-dev) and does exactly what an
 // operator can reproduce by hand.
 const (
-	lxcStart = "lxc-start"
+	lxcStart  = "lxc-start"
+	lxcAttach = "lxc-attach"
 )
 
 // Version returns LXC's version as lxc-start --version prints it
@@ -114,6 +115,23 @@ func deviceNumbers(path string) (byte, uint32, uint32, error) {
 func StartCommand(id, root, config, logFile string, args []string) *osexec.Cmd {
 	a := []string{"-F", "-q", "-n", id, "-P", root, "-f", config, "-o", logFile, "-l", "INFO", "--"}
 	return osexec.Command(lxcStart, append(a, args...)...)
+}
+
+// AttachCommand is the command that runs args in the running container
+// id, whose LXC path (-P) is root, with lxc-attach: in every namespace of
+// the container's init, in its cgroups, under its LSM profile and with
+// its capabilities (its bounding set), or with every capability when
+// privileged (--elevated-privileges=CAP: lxc-attach's own, those of root
+// on the host). The process runs as root with an empty environment
+// (--clear-env; LXC adds container=lxc), in /. lxc-attach waits for it
+// and exits with its exit code.
+func AttachCommand(id, root string, privileged bool, args []string) *osexec.Cmd {
+	a := []string{"-n", id, "-P", root, "--clear-env", "-u", "0", "-g", "0"}
+	if privileged {
+		a = append(a, "--elevated-privileges=CAP")
+	}
+	a = append(a, "--")
+	return osexec.Command(lxcAttach, append(a, args...)...)
 }
 
 // ExitFromLog finds the exit status of the container's init (host pid

@@ -66,10 +66,13 @@ type Runtime struct {
 	// or process-starting call goes through it (see ForkThread).
 	thread *supervisor.ForkThread
 
-	// TTYInit is the static binary bind-mounted into the container as
-	// its tiny init in terminal mode (tty.go); "" when there is none, and
-	// then Create refuses terminals.
-	TTYInit string
+	// Helper is the static binary bind-mounted into the container at
+	// /dev/.pluggd-init: its tiny init in terminal mode (tty.go) and the
+	// exec helper (exec.go); "" when there is none, and then Create
+	// refuses terminals and Exec refuses to run anything.
+	Helper string
+	// helperBound: Create bound Helper into this container.
+	helperBound bool
 
 	monitor int              // lxc-start, a child of the supervisor
 	initPid int              // the container's init in the host pid namespace
@@ -108,7 +111,7 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 	if len(spec.Process.Args) == 0 {
 		return supervisor.Created{}, errdefs.InvalidParameter(errors.New("no command specified"))
 	}
-	if stdio.Terminal && r.TTYInit == "" {
+	if stdio.Terminal && r.Helper == "" {
 		return supervisor.Created{}, errdefs.NotImplemented(errors.New("the lxc exec driver gives containers a terminal only when its binary is static (built with CGO_ENABLED=0)"))
 	}
 	spec, err := resolveUser(spec)
@@ -130,6 +133,13 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 	}
 	conf += "# pluggd's gate: the program waits until Start\n"
 	conf += "lxc.hook.start-host = " + r.path(hookFile) + "\n"
+	if r.Helper != "" {
+		// In every container, not only terminal ones: exec needs it too.
+		// /dev is LXC's autodev tmpfs, so nothing lands in the
+		// container's layer, read-only or not.
+		conf += "# pluggd's helper: tiny init of terminal containers, exec helper\n"
+		conf += fmt.Sprintf("lxc.mount.entry = %s %s none bind,ro,create=file 0 0\n", escape(r.Helper), rel(helperPath))
+	}
 	// LXC removes the container's cgroups as it stops, before lxc-start
 	// exits, so Exited could not read the OOM kill counter there: the
 	// stop hook, which LXC runs first, copies it.
@@ -180,12 +190,7 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 		defer ctlR.Close()
 		r.ttyCtl = ctlW
 		stdio.Stdin, stdio.Stdout, stdio.Stderr = ctlR, nil, nil
-		conf := fmt.Sprintf("lxc.mount.entry = %s %s none bind,ro,create=file 0 0\n", escape(r.TTYInit), rel(ttyInitPath))
-		if err := appendFile(r.path(confFile), conf); err != nil {
-			r.cleanup()
-			return supervisor.Created{}, err
-		}
-		args = append([]string{ttyInitPath, TTYInitArg}, args...)
+		args = append([]string{helperPath, TTYInitArg}, args...)
 	}
 	fail := func(err error) (supervisor.Created, error) {
 		if console != nil {
@@ -216,6 +221,7 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 		return fail(err)
 	}
 	r.initPid = pid
+	r.helperBound = r.Helper != ""
 	// Until the gate opens the init is a fork of lxc-start; Start knows
 	// the program runs once it executes something else.
 	if r.initExe, err = supervisor.Executable(pid); err != nil {
@@ -397,18 +403,6 @@ func (r *Runtime) cleanup() error {
 	return err
 }
 
-func appendFile(path, s string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(s)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 func writeFileAtomic(path string, b []byte) error {
 	if err := os.WriteFile(path+".tmp", b, 0o600); err != nil {
 		return err
@@ -508,16 +502,22 @@ func killProcs(dir string) {
 
 // lookProgram checks that the program exists and is executable in the
 // container's rootfs, as runc's init does before waiting, so that a
-// missing program fails Create with Docker's message. A bare name is
-// looked up in the spec's PATH (Docker 1.7's default without one);
-// symlinks are resolved inside the rootfs.
+// missing program fails Create with Docker's message (findProgram).
 func lookProgram(spec exec.ContainerSpec) error {
-	name := spec.Process.Args[0]
+	return findProgram(spec.Rootfs, spec.Process.Args[0], spec.Process.Cwd, spec.Process.Env)
+}
+
+// findProgram checks that program name exists and is executable in the
+// root filesystem at root, as the process would find it: a bare name in
+// env's PATH (Docker 1.7's default without one), a relative path from
+// cwd. Symlinks are resolved inside root. The error is Docker's
+// ("exec: \"nosuch\": executable file not found in $PATH"), of class
+// InvalidParameter.
+func findProgram(root, name, cwd string, env []string) error {
 	var candidates []string
 	if strings.Contains(name, "/") {
 		p := name
 		if !filepath.IsAbs(p) {
-			cwd := spec.Process.Cwd
 			if cwd == "" {
 				cwd = "/"
 			}
@@ -525,8 +525,8 @@ func lookProgram(spec exec.ContainerSpec) error {
 		}
 		candidates = []string{p}
 	} else {
-		path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-		for _, e := range spec.Process.Env {
+		path := defaultPath
+		for _, e := range env {
 			if v, ok := strings.CutPrefix(e, "PATH="); ok {
 				path = v
 			}
@@ -538,7 +538,7 @@ func lookProgram(spec exec.ContainerSpec) error {
 		}
 	}
 	for _, c := range candidates {
-		p, err := securejoin.SecureJoin(spec.Rootfs, c)
+		p, err := securejoin.SecureJoin(root, c)
 		if err != nil {
 			continue
 		}

@@ -36,10 +36,10 @@ import (
 // it: the Makefile builds exec-lxc with CGO_ENABLED=0, and a dynamic
 // binary (a test binary, say) does not declare Capabilities.Tty.
 
-// ttyInitPath is where the tiny init is bind-mounted in the container.
-// /dev is LXC's autodev tmpfs, so nothing is left in the container's
-// filesystem.
-const ttyInitPath = "/dev/.pluggd-init"
+// helperPath is where the binary is bind-mounted in every container, as
+// the tiny init in terminal mode and as the exec helper (exec.go). /dev is
+// LXC's autodev tmpfs, so nothing is left in the container's filesystem.
+const helperPath = "/dev/.pluggd-init"
 
 // TTYInitArg is the argument that makes the binary play the tiny init:
 // "<binary> tty-init <program> <args>...".
@@ -146,7 +146,7 @@ func lookPath(name, path string) (string, error) {
 		return name, nil
 	}
 	if path == "" {
-		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+		path = defaultPath
 	}
 	for _, d := range filepath.SplitList(path) {
 		p := filepath.Join(d, name)
