@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/pluggd/pluggd/core/container"
+	"github.com/pluggd/pluggd/core/driver/exec"
 	"github.com/pluggd/pluggd/core/errdefs"
 )
 
@@ -16,6 +17,7 @@ const (
 	capTty                       // Config.Tty: a terminal for the program
 	capPause                     // pause and unpause
 	capStats                     // resource usage samples
+	capExec                      // docker exec: exec.Execer
 )
 
 // requireCapability is the one place the daemon refuses what its exec
@@ -23,8 +25,9 @@ const (
 // the driver's flags, never by its name, and names the driver the daemon
 // runs. A setting of the request (LxcConf, Tty) is InvalidParameter (400:
 // the client asked for what this daemon cannot give, and nothing was
-// created); an operation (pause, stats) is NotImplemented (500, as Docker
-// 1.7 answered the stats its lxc driver could not give).
+// created); an operation (pause, stats, exec) is NotImplemented (500, as
+// Docker 1.7 answered the stats and the exec its lxc driver could not
+// give).
 func (s *Containers) requireCapability(c capability) error {
 	caps := s.execInfo.Capabilities
 	var (
@@ -41,6 +44,11 @@ func (s *Containers) requireCapability(c capability) error {
 		have, what = caps.Pause, "pause"
 	case capStats:
 		have, what = caps.Stats, "stats"
+	case capExec:
+		// A driver that declares Exec but does not implement Execer
+		// breaks the contract; refusing it is kinder than a panic.
+		_, isExecer := s.exec.(exec.Execer)
+		have, what = caps.Exec && isExecer, "exec"
 	default:
 		panic(fmt.Sprintf("unknown capability %d", c))
 	}
@@ -69,4 +77,14 @@ func (s *Containers) checkDriverCapabilities(cfg *container.Config, hc *containe
 		}
 	}
 	return nil
+}
+
+// execer returns the driver's Execer, or the refusal of a driver that does
+// not declare exec. A plugin that negotiated contract v1.0 answers Exec
+// itself with a NotImplemented error naming both versions.
+func (s *Containers) execer() (exec.Execer, error) {
+	if err := s.requireCapability(capExec); err != nil {
+		return nil, err
+	}
+	return s.exec.(exec.Execer), nil
 }

@@ -1,10 +1,12 @@
 package daemon
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/pluggd/pluggd/core/container"
+	"github.com/pluggd/pluggd/core/daemon/execconfig"
 	"github.com/pluggd/pluggd/core/driver/exec"
 	"github.com/pluggd/pluggd/core/errdefs"
 )
@@ -52,3 +54,30 @@ func TestRequireCapabilityOperations(t *testing.T) {
 		t.Fatalf("pause without the capability: %v", err)
 	}
 }
+
+// A driver without Capabilities.Exec is refused exec by name before any
+// container is looked at, as Docker 1.7 refused exec under lxc; so is one
+// that declares it without implementing exec.Execer.
+func TestExecerRefusal(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		caps exec.Capabilities
+	}{
+		{"not declared", exec.Capabilities{Tty: true}},
+		{"declared, not implemented", exec.Capabilities{Exec: true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := &Containers{exec: driverWithoutExec{}, execInfo: exec.Info{Name: "drv-1", Capabilities: c.caps}}
+			if _, err := s.execer(); !errdefs.IsNotImplemented(err) || !strings.Contains(err.Error(), "exec is not supported by the drv-1 execution driver") {
+				t.Fatalf("execer: %v", err)
+			}
+			_, err := s.ExecCreate(context.Background(), "any", execconfig.Config{Cmd: []string{"true"}})
+			if !errdefs.IsNotImplemented(err) || !strings.Contains(err.Error(), "drv-1") {
+				t.Fatalf("ExecCreate: %v", err)
+			}
+		})
+	}
+}
+
+// driverWithoutExec is a Driver that is no Execer; only its type matters.
+type driverWithoutExec struct{ exec.Driver }

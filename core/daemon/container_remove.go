@@ -79,5 +79,6 @@ func (s *Containers) Remove(ctx context.Context, ref string, force, volumes bool
 	s.mu.Lock()
 	delete(s.live, c.ID)
 	s.mu.Unlock()
+	s.forgetExecs(c.ID)
 	return func() { s.event(c, "destroy") }, nil
 }

@@ -97,24 +97,31 @@ func (s *Containers) Start(ctx context.Context, ref string, hc *container.HostCo
 		s.dieEvent(c) // Docker 1.7's monitor: a failed start is a die
 		c.Notify()
 		c.Unlock()
-		err = fmt.Errorf("Cannot start container %s: %w", rec.ID, err)
-		if class := errdefs.ClassOf(err); class == errdefs.InvalidParameterClass || class == errdefs.Unknown {
-			low := strings.ToLower(msg)
-			if strings.Contains(low, "not found") || strings.Contains(low, "no such") {
-				return errdefs.NotFound(err)
-			}
-			// What the driver refuses in the request itself (an LXC
-			// key LXC does not know, a bad device) is the client's
-			// to fix: 400, naming it, as the issue asks of LxcConf.
-			if class == errdefs.InvalidParameterClass {
-				return err
-			}
-			return errdefs.System(err)
-		}
-		return err
+		return runError(fmt.Errorf("Cannot start container %s: %w", rec.ID, err))
 	}
 	s.event(c, "start")
 	return nil
+}
+
+// runError classes the driver's failure to run a program (a container's
+// or an exec's). Docker 1.7's error classes came from the words, so a
+// missing program ("executable file not found") was a 404; what the
+// driver refuses in the request itself (an LXC key LXC does not know, a
+// bad device, a bad user) is the client's to fix: 400, naming it, as the
+// issue asks of LxcConf; anything unclassed is the daemon's (500).
+func runError(err error) error {
+	class := errdefs.ClassOf(err)
+	if class != errdefs.InvalidParameterClass && class != errdefs.Unknown {
+		return err
+	}
+	low := strings.ToLower(err.Error())
+	if strings.Contains(low, "not found") || strings.Contains(low, "no such") {
+		return errdefs.NotFound(err)
+	}
+	if class == errdefs.InvalidParameterClass {
+		return err
+	}
+	return errdefs.System(err)
 }
 
 // start mounts the rootfs, creates the container in the driver, connects
@@ -317,6 +324,8 @@ func (s *Containers) finishRun(ctx context.Context, c *container.Container, l *l
 			s.log.Warn("unmount container rootfs", "id", id, "err", err)
 		}
 	}
+	// Docker 1.7's Container.cleanup forgot the run's exec instances.
+	s.forgetExecs(id)
 	c.Lock()
 	c.State.SetStopped(status.Code, status.OOMKilled, status.Error, at)
 	if err := s.store.Save(c); err != nil {

@@ -129,8 +129,9 @@ func (s *Containers) Resize(ctx context.Context, ref string, height, width int) 
 	if err != nil {
 		return err
 	}
-	if height < 0 || width < 0 || height > 0xffff || width > 0xffff {
-		return errdefs.InvalidParameter(fmt.Errorf("invalid terminal size %dx%d", width, height))
+	h, w, err := termSize(height, width)
+	if err != nil {
+		return err
 	}
 	c.Lock()
 	sup := l.sup
@@ -138,5 +139,13 @@ func (s *Containers) Resize(ctx context.Context, ref string, height, width int) 
 	if sup == nil {
 		return fmt.Errorf("Cannot resize container %s: container is not running", ref)
 	}
-	return sup.Resize(ctx, uint16(width), uint16(height))
+	return sup.Resize(ctx, w, h)
+}
+
+// termSize checks a terminal size from the API (resize's h and w).
+func termSize(height, width int) (h, w uint16, err error) {
+	if height < 0 || width < 0 || height > 0xffff || width > 0xffff {
+		return 0, 0, errdefs.InvalidParameter(fmt.Errorf("invalid terminal size %dx%d", width, height))
+	}
+	return uint16(height), uint16(width), nil
 }

@@ -61,6 +61,10 @@ type Containers struct {
 
 	mu   sync.Mutex
 	live map[string]*live
+
+	// execs are the exec instances by exec id (container_exec.go).
+	execMu sync.Mutex
+	execs  map[string]*execInstance
 }
 
 // live is the runtime side of a container, never persisted. op serializes
@@ -113,6 +117,7 @@ func NewContainers(ctx context.Context, opts ContainersOptions) (*Containers, er
 		resolvConf:  opts.HostResolvConf,
 		events:      opts.Events,
 		live:        map[string]*live{},
+		execs:       map[string]*execInstance{},
 	}
 	if s.resolvConf == "" {
 		s.resolvConf = "/etc/resolv.conf"

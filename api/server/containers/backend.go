@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pluggd/pluggd/core/container"
+	"github.com/pluggd/pluggd/core/daemon/execconfig"
 )
 
 // Backend is what this router needs from the daemon;
@@ -27,4 +28,11 @@ type Backend interface {
 	Stats(ctx context.Context, ref string) (container.Stats, error)
 	Logs(ctx context.Context, ref string, opts container.LogsOptions) error
 	Attach(ctx context.Context, ref string, opts container.AttachOptions) error
+
+	// ExecIDs lists a container's exec instances (inspect's ExecIDs).
+	ExecIDs(ctx context.Context, id string) []string
+	ExecCreate(ctx context.Context, ref string, cfg execconfig.Config) (string, error)
+	ExecStart(ctx context.Context, id string, opts execconfig.StartOptions) error
+	ExecResize(ctx context.Context, id string, height, width int) error
+	ExecInspect(ctx context.Context, id string) (*execconfig.Inspect, error)
 }

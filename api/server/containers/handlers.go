@@ -85,17 +85,13 @@ func (r *router) inspect(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	st := rec.State
 	out := &types.ContainerJSON{
-		ID:      rec.ID,
-		Created: rec.Created,
-		Path:    rec.Path,
-		Args:    rec.Args,
-		Config:  rec.Config,
-		State: &types.ContainerState{
-			Running: st.Running, Paused: st.Paused, Restarting: st.Restarting, OOMKilled: st.OOMKilled, Dead: st.Dead,
-			Pid: st.Pid, ExitCode: st.ExitCode, Error: st.Error, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt,
-		},
+		ID:              rec.ID,
+		Created:         rec.Created,
+		Path:            rec.Path,
+		Args:            rec.Args,
+		Config:          rec.Config,
+		State:           containerState(rec.State),
 		Image:           rec.Image,
 		NetworkSettings: &types.NetworkSettings{},
 		ResolvConfPath:  rec.ResolvConfPath,
@@ -111,12 +107,21 @@ func (r *router) inspect(c echo.Context) error {
 		Volumes:         rec.Volumes,
 		VolumesRW:       rec.VolumesRW,
 		AppArmorProfile: rec.AppArmorProfile,
+		ExecIDs:         r.b.ExecIDs(ctx, rec.ID),
 		HostConfig:      rec.HostConfig,
 	}
 	if out.Args == nil {
 		out.Args = []string{}
 	}
 	return httputil.WriteJSON(c, http.StatusOK, types.ContainerInspectForVersion(version.From(ctx), out))
+}
+
+// containerState is inspect's State of a container record.
+func containerState(st container.State) *types.ContainerState {
+	return &types.ContainerState{
+		Running: st.Running, Paused: st.Paused, Restarting: st.Restarting, OOMKilled: st.OOMKilled, Dead: st.Dead,
+		Pid: st.Pid, ExitCode: st.ExitCode, Error: st.Error, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt,
+	}
 }
 
 // start is POST /containers/{id}/start: 204, 304 when already running. A
@@ -225,18 +230,27 @@ func (r *router) wait(c echo.Context) error {
 
 // resize is POST /containers/{id}/resize?h=&w=: 200, empty body.
 func (r *router) resize(c echo.Context) error {
-	h, err := httputil.Int64Value(c, "h", 0)
+	h, w, err := sizeParams(c)
 	if err != nil {
 		return err
 	}
-	w, err := httputil.Int64Value(c, "w", 0)
-	if err != nil {
-		return err
-	}
-	if err := r.b.Resize(c.Request().Context(), c.Param("id"), int(h), int(w)); err != nil {
+	if err := r.b.Resize(c.Request().Context(), c.Param("id"), h, w); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusOK)
+}
+
+// sizeParams reads a resize's h and w (0 when absent).
+func sizeParams(c echo.Context) (h, w int, err error) {
+	hv, err := httputil.Int64Value(c, "h", 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	wv, err := httputil.Int64Value(c, "w", 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	return int(hv), int(wv), nil
 }
 
 // pause is POST /containers/{id}/pause: 204.

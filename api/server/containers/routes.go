@@ -24,4 +24,8 @@ func Register(g *echo.Group, b Backend) {
 	g.GET("/containers/:id/stats", r.stats)
 	g.POST("/containers/:id/attach", r.attach)
 	g.DELETE("/containers/:id", r.remove)
+	g.POST("/containers/:id/exec", r.execCreate)
+	g.POST("/exec/:id/start", r.execStart)
+	g.POST("/exec/:id/resize", r.execResize)
+	g.GET("/exec/:id/json", r.execInspect)
 }

@@ -1,7 +1,6 @@
 package containers
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -79,7 +78,6 @@ func outputs(w io.Writer, tty bool, v string) (io.Writer, io.Writer) {
 // an upgrade, 200 otherwise, and then carries the streams both ways.
 func (r *router) attach(c echo.Context) error {
 	ctx := c.Request().Context()
-	req := c.Request()
 	opts := container.AttachOptions{
 		Logs:   httputil.BoolValue(c, "logs"),
 		Stream: httputil.BoolValue(c, "stream"),
@@ -89,32 +87,20 @@ func (r *router) attach(c echo.Context) error {
 	}
 	var conn net.Conn
 	opts.Streams = func(tty bool) (container.Streams, error) {
-		var brw *bufio.ReadWriter
-		var err error
-		conn, brw, err = c.Response().Hijack()
-		if err != nil {
-			return container.Streams{}, errdefs.System(fmt.Errorf("hijack connection: %w", err))
-		}
-		c.Response().Committed = true
-		head := "HTTP/1.1 200 OK\r\nContent-Type: " + rawStreamType + "\r\n\r\n"
-		if req.Header.Get("Upgrade") != "" {
-			head = "HTTP/1.1 101 UPGRADED\r\nContent-Type: " + rawStreamType + "\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
-		}
-		if _, err := io.WriteString(conn, head); err != nil {
-			return container.Streams{}, err
-		}
-		stdout, stderr := outputs(conn, tty, version.From(ctx))
 		var s container.Streams
-		if opts.Stdin {
-			// The reader may already hold bytes the client sent after
-			// its request.
-			s.Stdin = brw.Reader
+		var err error
+		conn, s, err = hijack(c, tty)
+		if err != nil {
+			return s, err
 		}
-		if opts.Stdout {
-			s.Stdout = stdout
+		if !opts.Stdin {
+			s.Stdin = nil
 		}
-		if opts.Stderr {
-			s.Stderr = stderr
+		if !opts.Stdout {
+			s.Stdout = nil
+		}
+		if !opts.Stderr {
+			s.Stderr = nil
 		}
 		return s, nil
 	}
@@ -123,14 +109,45 @@ func (r *router) attach(c echo.Context) error {
 		return err
 	}
 	if err != nil {
-		// The answer is sent: Docker 1.7 reported it in the stream.
-		fmt.Fprintf(conn, "Error attaching: %s\n", err)
+		err = fmt.Errorf("Error attaching: %w", err)
+	}
+	endHijacked(conn, conn, err)
+	return nil
+}
+
+// hijack takes over the connection, answers as Docker 1.7 did (101
+// UPGRADED when the client asked for an upgrade, 200 otherwise; v1.17's
+// hint, DOCKER17.md §7) and returns the streams over it: the client's
+// input, and the outputs multiplexed unless tty.
+func hijack(c echo.Context, tty bool) (net.Conn, container.Streams, error) {
+	conn, brw, err := c.Response().Hijack()
+	if err != nil {
+		return nil, container.Streams{}, errdefs.System(fmt.Errorf("hijack connection: %w", err))
+	}
+	c.Response().Committed = true
+	head := "HTTP/1.1 200 OK\r\nContent-Type: " + rawStreamType + "\r\n\r\n"
+	if c.Request().Header.Get("Upgrade") != "" {
+		head = "HTTP/1.1 101 UPGRADED\r\nContent-Type: " + rawStreamType + "\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+	}
+	if _, err := io.WriteString(conn, head); err != nil {
+		return conn, container.Streams{}, err
+	}
+	stdout, stderr := outputs(conn, tty, version.From(c.Request().Context()))
+	// The reader may already hold bytes the client sent after its
+	// request.
+	return conn, container.Streams{Stdin: brw.Reader, Stdout: stdout, Stderr: stderr}, nil
+}
+
+// endHijacked ends a hijacked connection. The answer is sent, so an error
+// can only be reported in the stream (on errOut), as Docker 1.7 did.
+func endHijacked(conn net.Conn, errOut io.Writer, err error) {
+	if err != nil {
+		fmt.Fprintf(errOut, "%s\n", err)
 	}
 	if tc, ok := conn.(interface{ CloseWrite() error }); ok {
 		tc.CloseWrite()
 	}
 	conn.Close()
-	return nil
 }
 
 // logs is GET /containers/{id}/logs.
