@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -366,42 +365,17 @@ func TestExecGoClient(t *testing.T) {
 // (tmux): the CLI sizes the exec's terminal to its own, input echoes, and
 // the exit code comes back.
 func TestExecInteractiveTTY(t *testing.T) {
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed")
-	}
 	forEachExecDriverWithExec(t, func(t *testing.T, d *daemon, x *execDriver) {
 		if !x.has("Tty") {
 			x.skip(t, "exec driver "+x.name+" does not declare capability Tty")
 		}
-		sock := filepath.Join(d.dir, "tmux.sock")
-		tmux := func(args ...string) string {
-			out, err := exec.Command("tmux", append([]string{"-S", sock}, args...)...).CombinedOutput()
-			if err != nil {
-				t.Fatalf("tmux %v: %v\n%s", args, err, out)
-			}
-			return string(out)
-		}
-		env := strings.Join([]string{"DOCKER_CONFIG=" + filepath.Join(d.dir, "docker-config"), "DOCKER_HOST=unix://" + d.sock}, " ")
-		tmux("new-session", "-d", "-s", "pty", "-x", "90", "-y", "25", "env "+env+" docker exec -it box sh; echo exec-exit-$?; sleep 30")
-		t.Cleanup(func() { exec.Command("tmux", "-S", sock, "kill-server").Run() })
-		screen := func() string { return tmux("capture-pane", "-p", "-t", "pty") }
-		waitScreen := func(want string) {
-			t.Helper()
-			deadline := time.Now().Add(20 * time.Second)
-			for time.Now().Before(deadline) {
-				if strings.Contains(screen(), want) {
-					return
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
-			t.Fatalf("screen never showed %q:\n%s", want, screen())
-		}
-		waitScreen("/ #")
-		tmux("send-keys", "-t", "pty", "echo round-trip-$((6*7)); stty size; cat /marker", "Enter")
-		waitScreen("round-trip-42")
-		waitScreen("25 90")
-		waitScreen("inside")
-		tmux("send-keys", "-t", "pty", "exit 6", "Enter")
-		waitScreen("exec-exit-6")
+		p := newTmuxPane(t, d, 90, 25, "docker exec -it box sh; echo exec-exit-$?; sleep 30")
+		p.waitScreen("/ #")
+		p.send("echo round-trip-$((6*7)); stty size; cat /marker")
+		p.waitScreen("round-trip-42")
+		p.waitScreen("25 90")
+		p.waitScreen("inside")
+		p.send("exit 6")
+		p.waitScreen("exec-exit-6")
 	})
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,35 +14,12 @@ func TestRunInteractiveTTY(t *testing.T) {
 		t.Skip("tmux is not installed")
 	}
 	forEachExecDriver(t, func(t *testing.T, d *daemon, x *execDriver) {
-		sock := filepath.Join(d.dir, "tmux.sock")
-		tmux := func(args ...string) string {
-			out, err := exec.Command("tmux", append([]string{"-S", sock}, args...)...).CombinedOutput()
-			if err != nil {
-				t.Fatalf("tmux %v: %v\n%s", args, err, out)
-			}
-			return string(out)
-		}
-		env := strings.Join([]string{"DOCKER_CONFIG=" + filepath.Join(d.dir, "docker-config"), "DOCKER_HOST=unix://" + d.sock}, " ")
-		tmux("new-session", "-d", "-s", "pty", "-x", "100", "-y", "30", "env "+env+" docker run -it --name tty busybox sh; sleep 30")
-		t.Cleanup(func() { exec.Command("tmux", "-S", sock, "kill-server").Run() })
-
-		screen := func() string { return tmux("capture-pane", "-p", "-t", "pty") }
-		waitScreen := func(want string) {
-			t.Helper()
-			deadline := time.Now().Add(20 * time.Second)
-			for time.Now().Before(deadline) {
-				if strings.Contains(screen(), want) {
-					return
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
-			t.Fatalf("screen never showed %q:\n%s", want, screen())
-		}
-		waitScreen("/ #")
-		tmux("send-keys", "-t", "pty", "echo round-trip-$((6*7)); stty size", "Enter")
-		waitScreen("round-trip-42")
-		waitScreen("30 100")
-		tmux("send-keys", "-t", "pty", "exit 4", "Enter")
+		p := newTmuxPane(t, d, 100, 30, "docker run -it --name tty busybox sh; sleep 30")
+		p.waitScreen("/ #")
+		p.send("echo round-trip-$((6*7)); stty size")
+		p.waitScreen("round-trip-42")
+		p.waitScreen("30 100")
+		p.send("exit 4")
 		deadline := time.Now().Add(20 * time.Second)
 		for {
 			out, _ := d.docker("", nil, "inspect", "--format", "{{.State.Running}} {{.State.ExitCode}}", "tty")
@@ -51,7 +27,7 @@ func TestRunInteractiveTTY(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("tty container state %q after exit 4\n%s", out, screen())
+				t.Fatalf("tty container state %q after exit 4\n%s", out, p.screen())
 			}
 			time.Sleep(100 * time.Millisecond)
 		}

@@ -72,19 +72,6 @@ func (r *router) execStart(c echo.Context) error {
 	return nil
 }
 
-// execResize is POST /exec/{id}/resize?h=&w=: 201, as documented (Docker
-// 1.7 answered 200).
-func (r *router) execResize(c echo.Context) error {
-	h, w, err := sizeParams(c)
-	if err != nil {
-		return err
-	}
-	if err := r.b.ExecResize(c.Request().Context(), c.Param("id"), h, w); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusCreated)
-}
-
 // execInspect is GET /exec/{id}/json: Docker 1.7's raw exec record.
 func (r *router) execInspect(c echo.Context) error {
 	x, err := r.b.ExecInspect(c.Request().Context(), c.Param("id"))

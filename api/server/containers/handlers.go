@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -228,29 +229,24 @@ func (r *router) wait(c echo.Context) error {
 	return httputil.WriteJSON(c, http.StatusOK, &types.ContainerWaitResponse{StatusCode: code})
 }
 
-// resize is POST /containers/{id}/resize?h=&w=: 200, empty body.
-func (r *router) resize(c echo.Context) error {
-	h, w, err := sizeParams(c)
-	if err != nil {
-		return err
+// resizeWith is a resize endpoint (POST /containers/{id}/resize and
+// /exec/{id}/resize): h and w from the query (0 when absent), an empty
+// answer with status.
+func resizeWith(status int, resize func(ctx context.Context, id string, height, width int) error) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h, err := httputil.Int64Value(c, "h", 0)
+		if err != nil {
+			return err
+		}
+		w, err := httputil.Int64Value(c, "w", 0)
+		if err != nil {
+			return err
+		}
+		if err := resize(c.Request().Context(), c.Param("id"), int(h), int(w)); err != nil {
+			return err
+		}
+		return c.NoContent(status)
 	}
-	if err := r.b.Resize(c.Request().Context(), c.Param("id"), h, w); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusOK)
-}
-
-// sizeParams reads a resize's h and w (0 when absent).
-func sizeParams(c echo.Context) (h, w int, err error) {
-	hv, err := httputil.Int64Value(c, "h", 0)
-	if err != nil {
-		return 0, 0, err
-	}
-	wv, err := httputil.Int64Value(c, "w", 0)
-	if err != nil {
-		return 0, 0, err
-	}
-	return int(hv), int(wv), nil
 }
 
 // pause is POST /containers/{id}/pause: 204.

@@ -1,6 +1,10 @@
 package containers
 
-import "github.com/labstack/echo/v4"
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
 
 // Register adds the container routes to g. Container ids and names hold
 // no "/", so plain path parameters do; the static /containers/json and
@@ -18,7 +22,9 @@ func Register(g *echo.Group, b Backend) {
 	g.POST("/containers/:id/restart", r.restart)
 	g.POST("/containers/:id/kill", r.kill)
 	g.POST("/containers/:id/wait", r.wait)
-	g.POST("/containers/:id/resize", r.resize)
+	// Container resize answers 200 as Docker 1.7 did; exec resize 201,
+	// as documented (Docker 1.7 answered 200 there too).
+	g.POST("/containers/:id/resize", resizeWith(http.StatusOK, b.Resize))
 	g.POST("/containers/:id/pause", r.pause)
 	g.POST("/containers/:id/unpause", r.unpause)
 	g.GET("/containers/:id/stats", r.stats)
@@ -26,6 +32,6 @@ func Register(g *echo.Group, b Backend) {
 	g.DELETE("/containers/:id", r.remove)
 	g.POST("/containers/:id/exec", r.execCreate)
 	g.POST("/exec/:id/start", r.execStart)
-	g.POST("/exec/:id/resize", r.execResize)
+	g.POST("/exec/:id/resize", resizeWith(http.StatusCreated, b.ExecResize))
 	g.GET("/exec/:id/json", r.execInspect)
 }
