@@ -23,7 +23,7 @@ func newTestDriver(t *testing.T) *Driver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d
+	return withHelper(t, d)
 }
 
 // testSpec is exectest.Spec under a cgroup parent of the test's own,
@@ -67,6 +67,8 @@ func waitStopped(t *testing.T, d *Driver, id string) exec.State {
 	}
 }
 
+// TestDriverInfo: with a static helper (withHelper) the driver offers
+// terminals and exec; without one (the dynamic test binary) neither.
 func TestDriverInfo(t *testing.T) {
 	d := newTestDriver(t)
 	info, err := d.Info(context.Background())
@@ -76,8 +78,15 @@ func TestDriverInfo(t *testing.T) {
 	if info.Name != DriverName(d.version) || !strings.HasPrefix(info.Name, "lxc-") {
 		t.Errorf("Name %q, want lxc-<version>", info.Name)
 	}
-	if want := (exec.Capabilities{LxcConf: true, Pause: true, Stats: true}); info.Capabilities != want {
+	if want := (exec.Capabilities{LxcConf: true, Pause: true, Stats: true, Tty: true, Exec: true}); info.Capabilities != want {
 		t.Errorf("Capabilities %+v, want %+v", info.Capabilities, want)
+	}
+	d.helper = ""
+	if info, _ := d.Info(context.Background()); info.Capabilities.Tty || info.Capabilities.Exec {
+		t.Errorf("without a static helper: Capabilities %+v, want neither Tty nor Exec", info.Capabilities)
+	}
+	if _, err := d.Exec(context.Background(), exectest.Spec(t, "true").ID, exec.ExecSpec{}); !errdefs.IsNotFound(err) {
+		t.Errorf("Exec in an unknown container: %v, want NotFound", err)
 	}
 }
 
