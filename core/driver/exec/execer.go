@@ -29,12 +29,13 @@ import "context"
 type Execer interface {
 	// Exec starts spec.Process in the running container id: in its
 	// namespaces, cgroups, root filesystem and confinement (capabilities,
-	// devices), with the container's rlimits, as spec.Process.User
-	// ("" is root, as in Docker 1.7), in spec.Process.Cwd ("" is "/"),
+	// devices), with the container's rlimits, as spec.Process.User ("" is
+	// root; the daemon passes the container's user when docker exec names
+	// none, as Docker 1.7 did), in spec.Process.Cwd ("" is "/"),
 	// with exactly spec.Process.Env (the daemon passes the container's
 	// environment; PATH and HOME are added as for the init when missing).
-	// Privileged gives the process every capability, as docker exec
-	// --privileged did.
+	// Privileged gives the process every capability (docker exec
+	// --privileged, which Docker 1.7 documented but did not pass on).
 	//
 	// Exec returns once the program runs: the driver's own code has been
 	// replaced by it, so a signal sent at once reaches the program. The
