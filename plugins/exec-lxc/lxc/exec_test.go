@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pluggd/pluggd/core/driver/exec"
 	"github.com/pluggd/pluggd/core/driver/exec/supervisor"
 	"github.com/pluggd/pluggd/core/errdefs"
@@ -292,5 +294,48 @@ func TestExecRefusalsLeaveNothing(t *testing.T) {
 	}
 	if len(pids) != 1 {
 		t.Errorf("processes in the container: %v, want only its init", pids)
+	}
+}
+
+// leakFd gives the test process a descriptor without close-on-exec, which
+// every child inherits (the supervisor, lxc-start, lxc-attach), as a
+// daemon started with stray descriptors would pass them on; closed when
+// t ends.
+func leakFd(t *testing.T) int {
+	t.Helper()
+	fd, err := unix.Open(os.DevNull, unix.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
+}
+
+// TestExecGetsOnlyItsStdio: descriptors the supervisor inherited do not
+// reach an exec process, nor the init (lxc-start -C); and an exec adds
+// nothing to the container's log (LXC's monitor, whose stderr is the
+// container's, printed an error there for each lxc-attach: LogConfig).
+func TestExecGetsOnlyItsStdio(t *testing.T) {
+	d := newTestDriver(t)
+	leakFd(t)
+	spec := testSpec(t, d, "sh", "-c", "ls /proc/self/fd; exec sleep 1000")
+	runningContainer(t, d, spec)
+	// ls's own descriptor on /proc/self/fd is 3.
+	if out, _, _ := execOutput(t, d, spec.ID, execArgs("ls", "/proc/self/fd")); !slices.Equal(strings.Fields(out), []string{"0", "1", "2", "3"}) {
+		t.Errorf("an exec's descriptors: %q, want 0 1 2 and ls's 3", out)
+	}
+	if err := d.Signal(context.Background(), spec.ID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitStopped(t, d, spec.ID) // the log is complete
+	log, _ := os.ReadFile(spec.LogPath)
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(string(log)), "\n") {
+		if _, rest, ok := strings.Cut(l, `"log":"`); ok {
+			lines = append(lines, strings.TrimSuffix(rest[:strings.IndexByte(rest, '"')], `\n`))
+		}
+	}
+	if !slices.Equal(lines, []string{"0", "1", "2", "3"}) {
+		t.Errorf("the container's log: %q, want the init's descriptors 0 1 2 and ls's 3, nothing else", lines)
 	}
 }

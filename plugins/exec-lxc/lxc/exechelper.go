@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -78,12 +80,29 @@ func ExecHelper() int {
 	if err != nil {
 		return fail(127, fmt.Errorf("exec: %q: %w", cfg.Args[0], err))
 	}
-	unix.CloseOnExec(helperCtlFd)
+	// The socket too: end-of-file tells the supervisor the program runs.
+	closeOnExecFrom(helperCtlFd)
 	err = syscall.Exec(prog, cfg.Args, cfg.Env)
 	if errors.Is(err, syscall.ENOENT) {
 		return fail(127, fmt.Errorf("exec: %q: %w", cfg.Args[0], err))
 	}
 	return fail(126, fmt.Errorf("exec: %q: %w", cfg.Args[0], err))
+}
+
+// closeOnExecFrom marks every descriptor from fd on close-on-exec, so
+// that the program gets its stdio only, as runc's exec processes do:
+// nothing lxc-attach or the supervisor inherited reaches the container.
+// close_range(2) does it at once (Linux 5.11); /proc/self/fd otherwise.
+func closeOnExecFrom(fd int) {
+	if unix.CloseRange(uint(fd), math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC) == nil {
+		return
+	}
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil && n >= fd {
+			unix.CloseOnExec(n)
+		}
+	}
 }
 
 // helperStdio makes the process's stdio: the terminal /dev/pts/<tty> of

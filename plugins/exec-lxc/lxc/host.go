@@ -109,12 +109,26 @@ func deviceNumbers(path string) (byte, uint32, uint32, error) {
 // ExitFromLog reads.
 //
 // root is the LXC path (-P) under which LXC keeps the container's runtime
-// files; config is the file Config wrote. -q keeps LXC's own messages off
-// stderr, which is the container's: they go to logFile, at INFO so that
-// the exit status is there.
-func StartCommand(id, root, config, logFile string, args []string) *osexec.Cmd {
-	a := []string{"-F", "-q", "-n", id, "-P", root, "-f", config, "-o", logFile, "-l", "INFO", "--"}
+// files; config is the file Config wrote, starting with LogConfig's
+// lines. -q keeps LXC's own messages off stderr, which is the
+// container's. -C closes the descriptors lxc-start inherited beyond stdio
+// (whatever the daemon, the plugin and the supervisor were given without
+// close-on-exec), which in the foreground it would otherwise pass on to
+// the container's init.
+func StartCommand(id, root, config string, args []string) *osexec.Cmd {
+	a := []string{"-F", "-q", "-C", "-n", id, "-P", root, "-f", config, "--"}
 	return osexec.Command(lxcStart, append(a, args...)...)
+}
+
+// LogConfig is the start of a container's configuration: LXC's log goes
+// to logFile, at INFO so that the exit status is there (ExitFromLog).
+// It is set here rather than with lxc-start's -o and -l, with which LXC
+// 5.0.2's monitor writes errors on its stderr despite -q, and that
+// stderr is the container's: each lxc-attach (docker exec) made it print
+// 'Unsupported config key "lxc.seccomp"' into the container's log. First
+// in the file, so that errors in the lines after it are logged too.
+func LogConfig(logFile string) string {
+	return "lxc.log.file = " + logFile + "\nlxc.log.level = INFO\n"
 }
 
 // AttachCommand is the command that runs args in the running container

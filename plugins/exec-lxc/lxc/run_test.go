@@ -44,7 +44,7 @@ func runLXC(t *testing.T, spec exec.ContainerSpec) (string, int) {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "config")
-	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(LogConfig(filepath.Join(dir, "lxc.log"))+conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -53,7 +53,7 @@ func runLXC(t *testing.T, spec exec.ContainerSpec) (string, int) {
 		_ = osexec.Command("lxc-stop", "-k", "-n", spec.ID, "-P", dir).Run()
 	})
 	var stdout, stderr bytes.Buffer
-	cmd := StartCommand(spec.ID, dir, cfg, filepath.Join(dir, "lxc.log"), spec.Process.Args)
+	cmd := StartCommand(spec.ID, dir, cfg, spec.Process.Args)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

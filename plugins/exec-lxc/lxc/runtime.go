@@ -131,6 +131,7 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 	if err != nil {
 		return supervisor.Created{}, err
 	}
+	conf = LogConfig(r.path(logFile)) + conf
 	conf += "# pluggd's gate: the program waits until Start\n"
 	conf += "lxc.hook.start-host = " + r.path(hookFile) + "\n"
 	if r.Helper != "" {
@@ -198,7 +199,7 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 		}
 		return supervisor.Created{}, err
 	}
-	cmd := StartCommand(spec.ID, r.path(lxcPathDir), r.path(confFile), r.path(logFile), args)
+	cmd := StartCommand(spec.ID, r.path(lxcPathDir), r.path(confFile), args)
 	// nil *os.File must stay a nil io.Reader/Writer (then /dev/null).
 	if stdio.Stdin != nil {
 		cmd.Stdin = stdio.Stdin
