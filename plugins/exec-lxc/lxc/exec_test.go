@@ -206,6 +206,36 @@ func TestExecEndsWithContainer(t *testing.T) {
 	waitStopped(t, d, spec.ID)
 }
 
+// TestNonRootContainerEndsWithMonitor: a container whose init is not
+// root (LXC's parent-death signal is cleared by its setuid) ends as soon
+// as its monitor is killed, with its exec processes, not when Destroy
+// cleans up after the supervisor's 2 s wait for its output.
+func TestNonRootContainerEndsWithMonitor(t *testing.T) {
+	d := newTestDriver(t)
+	spec := testSpec(t, d, "sleep", "1000")
+	spec.Process.User = "nobody"
+	st := runningContainer(t, d, spec)
+	xs := execArgs("sleep", "1000")
+	xs.Attached = false
+	x, err := d.Exec(context.Background(), spec.ID, xs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := d.Signal(context.Background(), spec.ID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for (alive(st.Pid) || alive(x.Pid)) && time.Since(start) < 5*time.Second {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if took := time.Since(start); took > 1500*time.Millisecond {
+		t.Errorf("the init and the exec of a killed container ended after %v, want well under the supervisor's 2 s output grace", took)
+	}
+	if exit := waitExec(t, st, xs.ID); exit.Code != 137 {
+		t.Errorf("exec of a killed container: %+v, want 137", exit)
+	}
+}
+
 // TestExecProcessSetting: exactly the spec's environment (not LXC's
 // container=lxc) with HOME and PATH added when missing, the user's
 // supplementary groups (which the init does not get), the working

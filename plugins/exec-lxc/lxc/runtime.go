@@ -239,6 +239,7 @@ func (r *Runtime) Create(ctx context.Context, stdio supervisor.Stdio) (superviso
 		}
 		console, r.ttyNum = m, n
 	}
+	r.watchMonitor()
 	return supervisor.Created{Pid: r.monitor, ContainerPid: pid, Console: console}, nil
 }
 
@@ -456,10 +457,45 @@ func cgroupRoots() []string {
 	return roots
 }
 
-// removeCgroups kills whatever is left in dirs and removes them, children
-// first; a cgroup whose last process is still exiting refuses rmdir
-// (EBUSY) for a moment, so it is tried for up to 2 s.
-func removeCgroupDirs(dirs []string) error {
+// watchMonitor ends the container as soon as LXC's monitor, lxc-start,
+// is gone, killing what is left in its cgroups. LXC gives the init
+// SIGKILL as parent-death signal, but the kernel clears that when the
+// init changes its credentials (lxc.init.uid: a container whose user is
+// not root), and such an init outlived a killed monitor until Destroy,
+// holding its output open, for which the supervisor waits 2 s first; its
+// exec processes lived on with it. A pidfd tells of the monitor's exit
+// without reaping it (the supervisor does); it is opened here, in Create,
+// while the supervisor reaps nothing, so that the pid cannot be another
+// process's yet. Without pidfds (Linux < 5.3) the container ends at
+// Destroy, as before. The goroutine ends with the monitor.
+func (r *Runtime) watchMonitor() {
+	fd, err := unix.PidfdOpen(r.monitor, 0)
+	if err != nil {
+		return
+	}
+	dirs := r.cgroupDirs()
+	go func() {
+		defer unix.Close(fd)
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			n, err := unix.Poll(fds, -1)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil || n != 1 || fds[0].Revents&unix.POLLIN == 0 {
+				return // cannot tell: leave it to Destroy
+			}
+			break
+		}
+		for _, d := range cgroupTree(dirs) {
+			killProcs(d)
+		}
+	}()
+}
+
+// cgroupTree lists the cgroup directories dirs and their descendants,
+// parents first.
+func cgroupTree(dirs []string) []string {
 	var all []string
 	for _, d := range dirs {
 		filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
@@ -469,6 +505,14 @@ func removeCgroupDirs(dirs []string) error {
 			return nil
 		})
 	}
+	return all
+}
+
+// removeCgroups kills whatever is left in dirs and removes them, children
+// first; a cgroup whose last process is still exiting refuses rmdir
+// (EBUSY) for a moment, so it is tried for up to 2 s.
+func removeCgroupDirs(dirs []string) error {
+	all := cgroupTree(dirs)
 	deadline := time.Now().Add(2 * time.Second)
 	var errs []error
 	for i := len(all) - 1; i >= 0; i-- { // WalkDir lists parents first
