@@ -51,8 +51,8 @@ import (
 //     supervisor reads end-of-file once the program runs, or the reason
 //     it cannot.
 //
-// Each step is one an operator can reproduce: lxc-attach -n <id> -P
-// <dir>/lxc --clear-env -u 0 -g 0 -- /dev/.pluggd-init exec-helper.
+// By hand, "lxc-attach -n <id> -P <dir>/lxc --clear-env -- <program>"
+// runs a program as an exec does, less what the helper adds.
 
 // ExecHelperArg makes the binary the exec helper: "<binary> exec-helper",
 // run by lxc-attach in the container (ExecHelper).
