@@ -81,6 +81,18 @@ func execOutput(t *testing.T, d *Driver, id string, spec exec.ExecSpec) (string,
 	return string(out), stderr, exit
 }
 
+// detachedSleep starts a detached exec of sleep in container id.
+func detachedSleep(t *testing.T, d *Driver, id string) (exec.ExecSpec, exec.ExecState) {
+	t.Helper()
+	xs := execArgs("sleep", "1000")
+	xs.Attached = false
+	x, err := d.Exec(context.Background(), id, xs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return xs, x
+}
+
 func waitExec(t *testing.T, st exec.State, id string) exec.ExitStatus {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -163,12 +175,7 @@ func TestExecStatus(t *testing.T) {
 	if _, _, exit := execOutput(t, d, spec.ID, execArgs("sh", "-c", "kill -KILL $$")); exit.Code != 137 {
 		t.Errorf("killed by its own SIGKILL: %+v, want 137", exit)
 	}
-	xs := execArgs("sleep", "1000")
-	xs.Attached = false
-	x, err := d.Exec(context.Background(), spec.ID, xs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	xs, x := detachedSleep(t, d, spec.ID)
 	syscall.Kill(x.Pid, syscall.SIGTERM)
 	if exit := waitExec(t, st, xs.ID); exit.Code != 128+int(syscall.SIGTERM) {
 		t.Errorf("killed by SIGTERM from the host: %+v, want %d", exit, 128+int(syscall.SIGTERM))
@@ -181,12 +188,7 @@ func TestExecEndsWithContainer(t *testing.T) {
 	d := newTestDriver(t)
 	spec := testSpec(t, d, "sleep", "1000")
 	st := runningContainer(t, d, spec)
-	xs := execArgs("sleep", "1000")
-	xs.Attached = false
-	x, err := d.Exec(context.Background(), spec.ID, xs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	xs, x := detachedSleep(t, d, spec.ID)
 	done := make(chan exec.ExitStatus, 1)
 	go func() { done <- waitExec(t, st, xs.ID) }()
 	if err := d.Signal(context.Background(), spec.ID, syscall.SIGKILL); err != nil {
@@ -215,12 +217,7 @@ func TestNonRootContainerEndsWithMonitor(t *testing.T) {
 	spec := testSpec(t, d, "sleep", "1000")
 	spec.Process.User = "nobody"
 	st := runningContainer(t, d, spec)
-	xs := execArgs("sleep", "1000")
-	xs.Attached = false
-	x, err := d.Exec(context.Background(), spec.ID, xs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	xs, x := detachedSleep(t, d, spec.ID)
 	start := time.Now()
 	if err := d.Signal(context.Background(), spec.ID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
