@@ -32,6 +32,7 @@ func execChecks() []check {
 		{name: "EndsWithContainer", run: needExec(checkExecEndsWithContainer)},
 		{name: "Concurrent", run: needExec(checkExecConcurrent)},
 		{name: "SurvivesRelaunch", run: needExec(needRelaunch(checkExecRelaunch))},
+		{name: "NotInTheLog", run: needExec(checkExecNotLogged)},
 	}
 }
 
@@ -408,5 +409,27 @@ func checkExecRelaunch(h *harness) {
 	}
 	if o, _, exit := h.execOutput(spec.ID, execSpec("echo", "after")); o != "after\n" || exit.Code != 0 {
 		h.t.Errorf("exec after a relaunch: %q, exit %+v", o, exit)
+	}
+}
+
+// checkExecNotLogged: an exec's output goes to its client only; the
+// container's json-file log holds the container's own output and nothing
+// else (no exec output, no line from the driver's attach machinery).
+func checkExecNotLogged(h *harness) {
+	spec := h.spec("sh", "-c", "echo container-out; read x")
+	spec.Process.OpenStdin = true
+	created := h.create(spec)
+	s := h.attach(created.Supervisor, supervisor.AttachOptions{Stdin: true, Stdout: true, Stderr: true})
+	h.start(spec.ID)
+	s.waitFor(s.stdout, "container-out\n")
+	if o, _, exit := h.execOutput(spec.ID, execSpec("sh", "-c", "echo exec-out; echo exec-err >&2")); o != "exec-out\n" || exit.Code != 0 {
+		h.t.Errorf("exec: %q, exit %+v", o, exit)
+	}
+	s.write([]byte("\n"))
+	s.finish()
+	h.wait(created.Supervisor)
+	got := byStream(h.logRecords(spec.LogPath))
+	if got["stdout"] != "container-out\n" || got["stderr"] != "" {
+		h.t.Errorf("the container's log after an exec: stdout %q, stderr %q; want only \"container-out\\n\"", got["stdout"], got["stderr"])
 	}
 }
