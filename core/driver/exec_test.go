@@ -17,8 +17,10 @@ import (
 	execdriver "github.com/pluggd/pluggd/core/driver/exec"
 	execplugin "github.com/pluggd/pluggd/core/driver/exec/plugin"
 	"github.com/pluggd/pluggd/core/driver/exec/plugin/plugintest"
+	execv1 "github.com/pluggd/pluggd/core/driver/exec/plugin/proto"
 	"github.com/pluggd/pluggd/core/driver/pluginrpc"
 	"github.com/pluggd/pluggd/core/errdefs"
+	"google.golang.org/grpc"
 )
 
 // serveExecRole is TestMain's part for the exec plugin roles.
@@ -36,9 +38,31 @@ func serveExecRole(role string) {
 				return map[int]plugin.PluginSet{2: {pluginrpc.KindExec: &execplugin.GRPCPlugin{Factory: plugintest.New, Log: log}}}
 			},
 		})
+	case "exec-v1.0":
+		// An exec plugin built against contract v1.0, before Exec: same
+		// major, an older minor.
+		pluginrpc.ServePlugin(pluginrpc.ServeConfig{
+			Kind:  pluginrpc.KindExec,
+			Major: execdriver.ProtocolMajor,
+			Plugins: func(log *slog.Logger, _ *pluginrpc.FDReceiver) map[int]plugin.PluginSet {
+				return map[int]plugin.PluginSet{execdriver.ProtocolMajor: {pluginrpc.KindExec: &v10Plugin{log: log}}}
+			},
+		})
 	case "exec-daemon":
 		fakeExecDaemon()
 	}
+}
+
+// v10Plugin serves the fake driver but announces contract v1.0.
+type v10Plugin struct {
+	execplugin.GRPCPlugin
+	log *slog.Logger
+}
+
+func (p *v10Plugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	execv1.RegisterExecServer(s, execplugin.NewServer(plugintest.New))
+	pluginrpc.RegisterNegotiation(s, pluginrpc.Announcement{Kind: pluginrpc.KindExec, Version: pluginrpc.Version{Major: execdriver.ProtocolMajor, Minor: 0}}, p.log)
+	return nil
 }
 
 // fakeExecDaemon starts the fake exec plugin through a Host, runs a
@@ -237,6 +261,30 @@ func TestExecVersionRefused(t *testing.T) {
 		t.Fatalf("StartExec = %v, want a NotImplemented error containing %q", err, want)
 	}
 	assertNoChildren(t)
+}
+
+// TestExecOlderMinorStillRuns: a plugin built against v1.0 runs its
+// containers under this daemon; exec, which v1.0 lacks, is refused with
+// both versions named and without a call.
+func TestExecOlderMinorStillRuns(t *testing.T) {
+	h := newTestHost(t)
+	bin, _ := os.Executable()
+	e, err := h.startExec(t, "exec-v1.0", "")
+	if err != nil {
+		t.Fatalf("a v1.0 exec plugin must be accepted: %v", err)
+	}
+	st := runTestContainer(t, e, "c1")
+	if info, _ := e.Info(context.Background()); info.Capabilities.Exec {
+		t.Errorf("a v1.0 plugin reports Capabilities.Exec")
+	}
+	_, err = e.Exec(context.Background(), "c1", execdriver.ExecSpec{ID: "x1", Process: execdriver.Process{Args: []string{"true"}}})
+	want := fmt.Sprintf("exec plugin %q speaks contract v1.0, which has no Exec: it needs v1.1", bin)
+	if !errdefs.IsNotImplemented(err) || !strings.Contains(err.Error(), want) {
+		t.Errorf("Exec on a v1.0 plugin = %v, want NotImplemented %q", err, want)
+	}
+	if got, err := e.State(context.Background(), "c1"); err != nil || got.Status != execdriver.StatusRunning || got.Pid != st.Pid {
+		t.Errorf("the container after the refused exec: %+v, %v", got, err)
+	}
 }
 
 func TestDaemonKilledLeavesContainers(t *testing.T) {

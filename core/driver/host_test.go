@@ -58,7 +58,7 @@ func TestMain(m *testing.M) {
 		serveOtherVersion(storage.ProtocolMajor, 2, 0)
 	case "daemon":
 		fakeDaemon()
-	case "exec-fake", "exec-v2", "exec-daemon":
+	case "exec-fake", "exec-v2", "exec-v1.0", "exec-daemon":
 		serveExecRole(os.Getenv(roleEnv))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown role", os.Getenv(roleEnv))
