@@ -34,11 +34,24 @@ type RuntimeExecer interface {
 	// child subreaper, as runc's setns process is): the supervisor reaps
 	// it and records its exit status (128+N for a signal) as the exec's.
 	// Created.ContainerPid is the pid users see when that is another
-	// process (an attaching tool that waits for the real program).
+	// process (an attaching tool that waits for the real program; such a
+	// Runtime also implements ExecExiter to record the program's status
+	// rather than the tool's).
 	//
 	// Errors are classed as for exec.Execer.Exec (InvalidParameter for a
 	// program that cannot run, ...); on error nothing is left running.
 	Exec(ctx context.Context, spec exec.ExecSpec, stdio Stdio) (Created, error)
+}
+
+// ExecExiter is the part of a RuntimeExecer that adjusts an exec
+// process's exit status before it is recorded, as Runtime.Exited does for
+// the init: for a Runtime whose reaped process is an attaching tool that
+// reports its program's end its own way (a program killed by a signal
+// must be recorded as 128+N). It is called once per exec process, from
+// the goroutine that records its end; Runtimes that reap the program
+// itself need not implement it.
+type ExecExiter interface {
+	ExecExited(ctx context.Context, id string, status exec.ExitStatus) exec.ExitStatus
 }
 
 // ExecInfo describes one exec process of a container.
@@ -75,12 +88,17 @@ func (x *execProc) reaped(st exec.ExitStatus) {
 
 // finishWhenExited records the exit once the process was reaped and its
 // held output released and copied (a process that exited before its
-// client attached keeps its output until then).
-func (x *execProc) finishWhenExited() {
+// client attached keeps its output until then). adjust, when not nil, is
+// the Runtime's ExecExiter.
+func (x *execProc) finishWhenExited(ctx context.Context, adjust ExecExiter) {
 	<-x.exitedCh
 	<-x.released()
 	x.drainOutput(outputGrace)
-	x.finish(exitRecord{Code: x.status.Code, OOMKilled: x.status.OOMKilled, Error: x.status.Error, FinishedAt: time.Now().UTC()})
+	st := x.status
+	if adjust != nil {
+		st = adjust.ExecExited(ctx, x.id, st)
+	}
+	x.finish(exitRecord{Code: st.Code, OOMKilled: st.OOMKilled, Error: st.Error, FinishedAt: time.Now().UTC()})
 }
 
 func (x *execProc) info() ExecInfo {
@@ -168,7 +186,8 @@ func (s *supervisor) exec(ctx context.Context, spec exec.ExecSpec) (ExecInfo, er
 	}
 	x.setStdio(ends, created.Console, p.ConsoleWidth, p.ConsoleHeight)
 	x.startCopiers(nil)
-	go x.finishWhenExited()
+	adjust, _ := s.rt.(ExecExiter)
+	go x.finishWhenExited(context.WithoutCancel(ctx), adjust)
 	// The process may have exited before it was registered for reaping.
 	s.reap()
 	return x.info(), nil

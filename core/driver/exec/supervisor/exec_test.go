@@ -203,3 +203,23 @@ func TestExecOnOldSupervisor(t *testing.T) {
 		t.Errorf("ExecIn on a paused container = %v, want Conflict", err)
 	}
 }
+
+// TestExecExiterAdjustsTheStatus: a Runtime's ExecExited sees the reaped
+// status and what it returns is recorded, for waiters and clients alike.
+func TestExecExiterAdjustsTheStatus(t *testing.T) {
+	_, c := running(t)
+	ctx := ctxT(t)
+	if _, err := c.Exec(ctx, execOf("plus100-e1", "/bin/sh", "-c", "exit 3")); err != nil {
+		t.Fatal(err)
+	}
+	a, err := c.AttachExec(ctx, "plus100-e1", AttachOptions{Stdout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := <-collect(a); r.err != nil || r.exit.Code != 103 {
+		t.Errorf("attached: %+v, want code 103", r)
+	}
+	if st, _, err := c.WaitExec(ctx, "plus100-e1"); err != nil || st.Code != 103 {
+		t.Errorf("WaitExec = %+v, %v; want code 103", st, err)
+	}
+}
