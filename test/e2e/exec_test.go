@@ -255,6 +255,14 @@ func TestExecErrors(t *testing.T) {
 		}
 		expect("POST", "/v1.19/containers/nosuch/exec", `{"Cmd":["true"]}`, 404, "no such id: nosuch")
 		expect("POST", "/v1.19/containers/box/exec", `{"Cmd":[]}`, 400, "No exec command specified")
+		expect("POST", "/v1.19/containers/box/exec", `{"Cmd":`, 400, "invalid JSON")
+		bad := d.execCreate(t, "box", `{"Cmd":["true"],"User":"no-such-user"}`)
+		expect("POST", "/v1.19/exec/"+bad+"/start", `{"Detach":`, 400, "invalid JSON")
+		expect("POST", "/v1.19/exec/"+bad+"/start", `{"Detach":true}`, 400, `no-such-user`)
+		sized := d.execCreate(t, "box", `{"Cmd":["sleep","1000"],"Tty":true}`)
+		expect("POST", "/v1.19/exec/"+sized+"/start", `{"Detach":true}`, 204, "")
+		expect("POST", "/v1.19/exec/"+sized+"/resize?h=abc&w=1", "", 400, `invalid value for h`)
+		expect("POST", "/v1.19/exec/"+sized+"/resize?h=70000&w=1", "", 400, `invalid terminal size`)
 		for _, p := range []string{"/v1.19/exec/nosuch/start", "/v1.19/exec/nosuch/resize?h=1&w=1"} {
 			expect("POST", p, `{"Detach":true}`, 404, "No such exec instance 'nosuch' found in daemon")
 		}
