@@ -13,7 +13,7 @@ import (
 // it first. volumes ("v") is accepted: pluggd makes no volumes yet.
 //
 // The destroy event is not logged here: the returned announce does it, and
-// the API calls it once the client has its answer. Docker 1.7 logged it
+// the API calls it once the client has its answer (a moment after). Docker 1.7 logged it
 // first, but today's CLI, waiting on /events in `docker run --rm`, cancels
 // its own DELETE the moment it sees destroy and then reports "context
 // canceled" for a removal that worked.

@@ -324,6 +324,16 @@ func (r *router) remove(c echo.Context) error {
 	}
 	err = c.NoContent(http.StatusNoContent)
 	c.Response().Flush()
-	announce()
+	// The destroy event follows the answer by a moment. docker run --rm
+	// at API < 1.25 removes the container itself and cancels that DELETE
+	// as soon as it reads destroy on /events; a CLI that reads the event
+	// before its DELETE's answer (both arrive together) logs "error
+	// removing container: context canceled" for a removal that worked.
+	// Events are asynchronous, so a short delay costs nobody anything.
+	time.AfterFunc(destroyEventDelay, announce)
 	return err
 }
+
+// destroyEventDelay is how long the destroy event waits after DELETE's
+// answer was flushed (see remove).
+const destroyEventDelay = 50 * time.Millisecond
