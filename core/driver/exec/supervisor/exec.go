@@ -128,8 +128,11 @@ func (s *supervisor) exec(ctx context.Context, spec exec.ExecSpec) (ExecInfo, er
 		id:       spec.ID,
 		exitedCh: make(chan struct{}),
 	}
-	// Reserve the id, refusing a container that is not running.
+	// Reserve the id (a nil entry: lookups do not see the exec until it
+	// is set up and published below), refusing a container that is not
+	// running.
 	s.mu.Lock()
+	_, taken := s.execs[spec.ID]
 	switch {
 	case s.status != exec.StatusRunning || s.ending:
 		status := s.status
@@ -138,11 +141,11 @@ func (s *supervisor) exec(ctx context.Context, spec exec.ExecSpec) (ExecInfo, er
 		}
 		s.mu.Unlock()
 		return ExecInfo{}, errdefs.Conflict(fmt.Errorf("container %s is %s, not running", s.cfg.ID, status))
-	case s.execs[spec.ID] != nil:
+	case taken:
 		s.mu.Unlock()
 		return ExecInfo{}, errdefs.Conflict(fmt.Errorf("container %s already has an exec %s", s.cfg.ID, spec.ID))
 	}
-	s.execs[spec.ID] = x
+	s.execs[spec.ID] = nil
 	s.mu.Unlock()
 	unreserve := func() {
 		s.mu.Lock()
@@ -188,8 +191,11 @@ func (s *supervisor) exec(ctx context.Context, spec exec.ExecSpec) (ExecInfo, er
 	x.startCopiers(nil)
 	adjust, _ := s.rt.(ExecExiter)
 	go x.finishWhenExited(context.WithoutCancel(ctx), adjust)
-	// The process may have exited before it was registered for reaping.
-	s.reap()
+	// Published only now that its pid and stdio are set, which attach,
+	// resize and info read without a lock.
+	s.mu.Lock()
+	s.execs[spec.ID] = x
+	s.mu.Unlock()
 	return x.info(), nil
 }
 
@@ -216,7 +222,11 @@ func (s *supervisor) endExecs() {
 	s.ending = true
 	execs := make([]*execProc, 0, len(s.execs))
 	for _, x := range s.execs {
-		execs = append(execs, x)
+		// One still being started (nil) is not waited for: its
+		// process ends with the container all the same.
+		if x != nil {
+			execs = append(execs, x)
+		}
 	}
 	s.mu.Unlock()
 	if len(execs) == 0 {

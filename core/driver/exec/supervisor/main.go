@@ -124,7 +124,7 @@ type supervisor struct {
 	mu        sync.Mutex
 	status    exec.Status
 	startedAt time.Time
-	execs     map[string]*execProc // by exec id, kept until the supervisor exits
+	execs     map[string]*execProc // by exec id (nil while starting), kept until the supervisor exits
 	ending    bool                 // the init exited: no new exec
 
 	conns sync.WaitGroup
@@ -283,8 +283,8 @@ func (s *supervisor) linger() {
 }
 
 // reap reaps every exited child, hands exec processes' statuses to them,
-// and reports whether the init is among those reaped so far. It does nothing while the Runtime creates or starts
-// the container (reapMu).
+// and reports whether the init is among those reaped so far. It does
+// nothing while the Runtime creates, starts or execs (reapMu).
 func (s *supervisor) reap() bool {
 	s.reapMu.Lock()
 	defer s.reapMu.Unlock()

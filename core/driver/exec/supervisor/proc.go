@@ -63,11 +63,8 @@ func (p *proc) makeStdio(width, height uint16) (Stdio, []*os.File, error) {
 	var stdio Stdio
 	ends := make([]*os.File, 3)
 	closeAll := func() {
-		for _, f := range append(ends, stdio.Stdin, stdio.Stdout, stdio.Stderr) {
-			if f != nil {
-				f.Close()
-			}
-		}
+		closeFiles(ends)
+		closeChildEnds(stdio)
 	}
 	var err error
 	if p.openStdin {
@@ -90,11 +87,7 @@ func (p *proc) makeStdio(width, height uint16) (Stdio, []*os.File, error) {
 // closeChildEnds closes the supervisor's copies of what it gave the
 // Runtime: the child owns them now.
 func closeChildEnds(stdio Stdio) {
-	for _, f := range []*os.File{stdio.Stdin, stdio.Stdout, stdio.Stderr} {
-		if f != nil {
-			f.Close()
-		}
-	}
+	closeFiles([]*os.File{stdio.Stdin, stdio.Stdout, stdio.Stderr})
 }
 
 // setStdio takes the supervisor's ends once the Runtime created the
@@ -113,8 +106,7 @@ func (p *proc) setStdio(ends []*os.File, console *os.File, width, height uint16)
 	p.outputs = ends[1:]
 }
 
-// closeFiles closes every end the supervisor holds; for a process that
-// never ran.
+// closeFiles closes the files that are not nil.
 func closeFiles(ends []*os.File) {
 	for _, f := range ends {
 		if f != nil {
