@@ -161,7 +161,8 @@ func (s *Containers) ExecIDs(ctx context.Context, id string) []string {
 // a Conflict (Docker 1.7's words; it answered 500); starting an ended one
 // runs it again, as Docker 1.7 did.
 func (s *Containers) ExecStart(ctx context.Context, id string, opts execconfig.StartOptions) error {
-	if _, err := s.execer(); err != nil {
+	execer, err := s.execer()
+	if err != nil {
 		return err
 	}
 	x, c, _, err := s.lookupExec(id)
@@ -195,7 +196,7 @@ func (s *Containers) ExecStart(ctx context.Context, id string, opts execconfig.S
 	// attachment below has its own lifetime.
 	ctx = context.WithoutCancel(ctx)
 	if opts.Detach {
-		_, err := s.runExec(ctx, x, runID, &rec, false)
+		_, err := s.runExec(ctx, execer, x, runID, &rec, false)
 		return err
 	}
 	// The client gets its stream first, as from Docker 1.7: a process
@@ -206,7 +207,7 @@ func (s *Containers) ExecStart(ctx context.Context, id string, opts execconfig.S
 		x.ended(runID, execFailedCode)
 		return err
 	}
-	sup, err := s.runExec(ctx, x, runID, &rec, true)
+	sup, err := s.runExec(ctx, execer, x, runID, &rec, true)
 	if err != nil {
 		return err
 	}
@@ -239,12 +240,7 @@ func (s *Containers) ExecStart(ctx context.Context, id string, opts execconfig.S
 // for the attachment that follows) and watches for its end. A process
 // that cannot run ends the run with ExitCode -1, as libcontainer's failure
 // left it in Docker 1.7.
-func (s *Containers) runExec(ctx context.Context, x *execInstance, runID string, rec *container.Record, attached bool) (*supervisor.Client, error) {
-	execer, err := s.execer()
-	if err != nil {
-		x.ended(runID, execFailedCode)
-		return nil, err
-	}
+func (s *Containers) runExec(ctx context.Context, execer exec.Execer, x *execInstance, runID string, rec *container.Record, attached bool) (*supervisor.Client, error) {
 	st, err := execer.Exec(ctx, rec.ID, s.execSpec(x, runID, rec, attached))
 	if err != nil {
 		x.ended(runID, -1)
